@@ -1,0 +1,66 @@
+package main
+
+// This is the only file that prints. Every line on stderr starts with
+// "tlsgen: ". Problems carry one of three prefixes: "error:", "warning:"
+// or "hint:"; what the PKI did is said as "tlsgen: issued NAME: reason".
+// Typed errors choose the exit status: 0 done, 1 failed, 2 invalid input.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bakery-ia/tlsgen/pkg/model"
+	"github.com/bakery-ia/tlsgen/pkg/pki"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitInvalid = 2
+)
+
+type ui struct {
+	stdout, stderr io.Writer
+}
+
+func (u *ui) say(format string, args ...any) {
+	fmt.Fprintf(u.stderr, "tlsgen: "+format+"\n", args...)
+}
+
+func (u *ui) warn(msg string) { u.say("warning: %s", msg) }
+func (u *ui) hint(msg string) { u.say("hint: %s", msg) }
+
+// inputError is bad input: flags, the inventory, the base, PKI files or the
+// output directory. It exits 2; a hint, when there is one, follows it.
+type inputError struct {
+	err  error
+	hint string
+}
+
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+func invalid(hint string, format string, args ...any) error {
+	return &inputError{err: fmt.Errorf(format, args...), hint: hint}
+}
+
+// fail reports err and returns the exit status it calls for. An inventory
+// error has one line per problem.
+func (u *ui) fail(err error) int {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		u.say("error: %s", line)
+	}
+	var ie *inputError
+	if errors.As(err, &ie) && ie.hint != "" {
+		u.hint(ie.hint)
+	}
+	var me *model.Error
+	var fe *pki.FileError
+	if errors.As(err, &ie) || errors.As(err, &me) || errors.As(err, &fe) {
+		return exitInvalid
+	}
+	return exitFailed
+}

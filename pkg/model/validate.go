@@ -1,0 +1,228 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func (inv *Inventory) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&inv.ClusterDomain, DefaultClusterDomain)
+	def(&inv.PKI.Dir, DefaultPKIDir)
+	def(&inv.PKI.CA.CommonName, inv.Namespace+" internal CA")
+	def((*string)(&inv.PKI.CA.Key), string(DefaultKey))
+	def(&inv.PKI.CA.Validity.Text, DefaultCAValidity)
+	def((*string)(&inv.PKI.Server.Key), string(DefaultKey))
+	def(&inv.PKI.Server.Validity.Text, DefaultValidity)
+	def(&inv.PKI.Server.RenewBefore.Text, DefaultRenewBefore)
+	def((*string)(&inv.TLS.Profile), string(Intermediate))
+	if pg := inv.Postgres; pg != nil {
+		def(&pg.Image, DefaultPostgresImage)
+		def(&pg.Container, DefaultContainer)
+		def(&pg.InitImage, DefaultInitImage)
+		def((*string)(&pg.Certificates), string(Shared))
+		def(&pg.SecretName, DefaultSecretName)
+		def(&pg.ConfigMapName, DefaultConfigMapName)
+		for i := range pg.Databases {
+			db := &pg.Databases[i]
+			def(&db.Service, db.Name+"-service")
+			if pg.Certificates == PerDatabase {
+				db.SecretName = db.Name + "-tls"
+			} else {
+				db.SecretName = pg.SecretName
+			}
+		}
+	}
+	if r := inv.Redis; r != nil {
+		def(&r.Name, DefaultRedisName)
+		def(&r.Service, r.Name+"-service")
+		def(&r.Container, r.Name)
+		def(&r.SecretName, DefaultRedisSecret)
+	}
+}
+
+// RunAsUID returns the user and group the PostgreSQL image runs as: 70 in the
+// alpine images, 999 in the Debian ones (W4), unless the inventory says.
+func (pg *Postgres) RunAsUID() int64 {
+	if pg.UID != nil {
+		return *pg.UID
+	}
+	if strings.Contains(pg.Image, "alpine") {
+		return 70
+	}
+	return 999
+}
+
+func (inv *Inventory) validate() field.ErrorList {
+	var errs field.ErrorList
+	if inv.APIVersion != APIVersion {
+		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), inv.APIVersion, fmt.Sprintf("%q is not %q", inv.APIVersion, APIVersion)))
+	}
+	if inv.Kind != Kind {
+		errs = append(errs, field.Invalid(field.NewPath("kind"), inv.Kind, fmt.Sprintf("%q is not %q", inv.Kind, Kind)))
+	}
+	errs = append(errs, label(field.NewPath("namespace"), inv.Namespace)...)
+	errs = append(errs, subdomain(field.NewPath("clusterDomain"), inv.ClusterDomain)...)
+	if inv.Base == "" {
+		errs = append(errs, field.Required(field.NewPath("base"), "the kustomize base this overlay patches, relative to the inventory"))
+	}
+
+	pki := field.NewPath("pki")
+	if inv.PKI.CA.CommonName != "" && strings.TrimSpace(inv.PKI.CA.CommonName) == "" {
+		errs = append(errs, field.Invalid(pki.Child("ca", "commonName"), "", "must not be blank"))
+	}
+	errs = append(errs, keyType(pki.Child("ca", "key"), inv.PKI.CA.Key)...)
+	errs = append(errs, duration(pki.Child("ca", "validity"), &inv.PKI.CA.Validity)...)
+	errs = append(errs, keyType(pki.Child("server", "key"), inv.PKI.Server.Key)...)
+	errs = append(errs, duration(pki.Child("server", "validity"), &inv.PKI.Server.Validity)...)
+	errs = append(errs, duration(pki.Child("server", "renewBefore"), &inv.PKI.Server.RenewBefore)...)
+	srv := inv.PKI.Server
+	if srv.Validity.Value > 0 && srv.RenewBefore.Value >= srv.Validity.Value {
+		errs = append(errs, field.Invalid(pki.Child("server", "renewBefore"), srv.RenewBefore.Text,
+			fmt.Sprintf("%s must be shorter than pki.server.validity (%s): the certificate would be renewed at every render", srv.RenewBefore.Text, srv.Validity.Text)))
+	}
+	if srv.Validity.Value > inv.PKI.CA.Validity.Value && inv.PKI.CA.Validity.Value > 0 {
+		errs = append(errs, field.Invalid(pki.Child("server", "validity"), srv.Validity.Text,
+			fmt.Sprintf("%s is longer than pki.ca.validity (%s)", srv.Validity.Text, inv.PKI.CA.Validity.Text)))
+	}
+
+	tls := field.NewPath("tls")
+	if inv.TLS.Profile != Intermediate && inv.TLS.Profile != Modern {
+		errs = append(errs, field.NotSupported(tls.Child("profile"), string(inv.TLS.Profile), []string{string(Intermediate), string(Modern)}))
+	}
+	if c := inv.TLS.Ciphers; c != "" && strings.ContainsAny(c, "'\"\\\n\r\t ") {
+		errs = append(errs, field.Invalid(tls.Child("ciphers"), c, "an OpenSSL cipher list has no quotes, backslashes or white space (e.g. \"ECDHE+AESGCM:!aNULL\")"))
+	}
+
+	if inv.Postgres == nil && inv.Redis == nil {
+		errs = append(errs, field.Required(field.NewPath("postgres"), "the inventory lists no PostgreSQL databases and no Redis: there is nothing to render"))
+	}
+	// Names of objects tlsgen writes or patches, to catch two that collide.
+	deployments := map[string]*field.Path{}
+	secrets := map[string]*field.Path{}
+	claim := func(seen map[string]*field.Path, p *field.Path, name, what string) {
+		if name == "" {
+			return
+		}
+		if prev, ok := seen[name]; ok {
+			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("%q is already used as a %s name by %s", name, what, prev)))
+			return
+		}
+		seen[name] = p
+	}
+	if pg := inv.Postgres; pg != nil {
+		p := field.NewPath("postgres")
+		errs = append(errs, image(p.Child("image"), pg.Image)...)
+		errs = append(errs, image(p.Child("initImage"), pg.InitImage)...)
+		errs = append(errs, label(p.Child("container"), pg.Container)...)
+		if pg.UID != nil {
+			for _, msg := range validation.IsValidUserID(*pg.UID) {
+				errs = append(errs, field.Invalid(p.Child("uid"), *pg.UID, fmt.Sprintf("%d is not a valid user id: %s", *pg.UID, msg)))
+			}
+		}
+		if pg.Certificates != Shared && pg.Certificates != PerDatabase {
+			errs = append(errs, field.NotSupported(p.Child("certificates"), string(pg.Certificates), []string{string(Shared), string(PerDatabase)}))
+		}
+		errs = append(errs, subdomain(p.Child("secretName"), pg.SecretName)...)
+		errs = append(errs, subdomain(p.Child("configMapName"), pg.ConfigMapName)...)
+		if pg.Certificates == Shared {
+			claim(secrets, p.Child("secretName"), pg.SecretName, "Secret")
+		}
+		if len(pg.Databases) == 0 {
+			errs = append(errs, field.Required(p.Child("databases"), "list at least one database, or leave the postgres block out"))
+		}
+		services := map[string]*field.Path{}
+		for i, db := range pg.Databases {
+			dp := p.Child("databases").Index(i)
+			if ls := label(dp.Child("name"), db.Name); len(ls) > 0 {
+				errs = append(errs, ls...)
+				continue
+			}
+			claim(deployments, dp.Child("name"), db.Name, "Deployment")
+			errs = append(errs, service(dp.Child("service"), db.Service)...)
+			claim(services, dp.Child("service"), db.Service, "Service")
+			if pg.Certificates == PerDatabase {
+				claim(secrets, dp.Child("name"), db.SecretName, "Secret")
+			}
+		}
+	}
+	if r := inv.Redis; r != nil {
+		p := field.NewPath("redis")
+		errs = append(errs, label(p.Child("name"), r.Name)...)
+		claim(deployments, p.Child("name"), r.Name, "Deployment")
+		errs = append(errs, service(p.Child("service"), r.Service)...)
+		errs = append(errs, label(p.Child("container"), r.Container)...)
+		errs = append(errs, subdomain(p.Child("secretName"), r.SecretName)...)
+		claim(secrets, p.Child("secretName"), r.SecretName, "Secret")
+		if r.PasswordSecret.Name == "" {
+			errs = append(errs, field.Required(p.Child("passwordSecret", "name"), "the Secret holding the Redis password (R8: --requirepass)"))
+		} else {
+			errs = append(errs, subdomain(p.Child("passwordSecret", "name"), r.PasswordSecret.Name)...)
+		}
+		if r.PasswordSecret.Key == "" {
+			errs = append(errs, field.Required(p.Child("passwordSecret", "key"), "the key of the password in that Secret"))
+		} else if msgs := validation.IsConfigMapKey(r.PasswordSecret.Key); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("passwordSecret", "key"), r.PasswordSecret.Key, fmt.Sprintf("%q is not a valid Secret key: %s", r.PasswordSecret.Key, strings.Join(msgs, "; "))))
+		}
+	}
+	return errs
+}
+
+func label(p *field.Path, v string) field.ErrorList {
+	if v == "" {
+		return field.ErrorList{field.Required(p, "")}
+	}
+	if msgs := validation.IsDNS1123Label(v); len(msgs) > 0 {
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid DNS-1123 label: %s", v, msgs[0]))}
+	}
+	return nil
+}
+
+func service(p *field.Path, v string) field.ErrorList {
+	if msgs := validation.IsDNS1035Label(v); len(msgs) > 0 {
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid Service name: %s", v, msgs[0]))}
+	}
+	return nil
+}
+
+func subdomain(p *field.Path, v string) field.ErrorList {
+	if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid DNS-1123 subdomain: %s", v, msgs[0]))}
+	}
+	return nil
+}
+
+func image(p *field.Path, v string) field.ErrorList {
+	if strings.TrimSpace(v) != v || strings.ContainsAny(v, " \t\n") {
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not an image reference: it contains white space", v))}
+	}
+	return nil
+}
+
+func keyType(p *field.Path, k KeyType) field.ErrorList {
+	if !slices.Contains(KeyTypes, k) {
+		names := make([]string, len(KeyTypes))
+		for i, t := range KeyTypes {
+			names[i] = string(t)
+		}
+		return field.ErrorList{field.NotSupported(p, string(k), names)}
+	}
+	return nil
+}
+
+func duration(p *field.Path, d *Duration) field.ErrorList {
+	v, err := ParseDuration(d.Text)
+	if err != nil {
+		return field.ErrorList{field.Invalid(p, d.Text, err.Error())}
+	}
+	d.Value = v
+	return nil
+}

@@ -1,0 +1,417 @@
+// Package pki keeps the private CA and the server certificates: it reads the
+// stored state, decides what must be issued or renewed at a given time, and
+// issues it. It reads through an fs.FS and returns the files to write, so the
+// caller decides where and when they are written; the clock is an argument.
+package pki
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The R4 layout of the PKI directory.
+const (
+	CACertFile = "ca/ca-cert.pem"
+	CAKeyFile  = "ca/ca-key.pem"
+)
+
+// Day is the unit reasons are written in.
+const Day = 24 * time.Hour
+
+// CARequest describes the CA to create when there is none.
+type CARequest struct {
+	CommonName string
+	Key        KeyType
+	Validity   time.Duration
+}
+
+// Request describes one server certificate.
+type Request struct {
+	// Name is the certificate's directory in the PKI directory, e.g.
+	// "postgres" or "postgres/auth-db"; messages name it.
+	Name string
+	// CertFile, KeyFile and CAFile are paths in the PKI directory.
+	CertFile, KeyFile, CAFile string
+	CommonName                string
+	DNSNames                  []string
+	Key                       KeyType
+	Validity, RenewBefore     time.Duration
+}
+
+// Cert is a certificate ready to ship: reused or freshly issued.
+type Cert struct {
+	Cert            *x509.Certificate
+	CertPEM, KeyPEM []byte
+	Issued          bool
+}
+
+// Event says that something was created or issued, and why.
+type Event struct {
+	Name   string // "ca", "postgres", "postgres/auth-db"
+	Action string // "created", "issued", "renewed"
+	Reason string
+}
+
+func (e Event) String() string { return e.Action + " " + e.Name + ": " + e.Reason }
+
+// File is a file to write into the PKI directory.
+type File struct {
+	Path    string
+	Data    []byte
+	Private bool // a key: written 0600
+}
+
+// Result is the PKI state after reconciling.
+type Result struct {
+	CA     *x509.Certificate
+	CAPEM  []byte
+	Certs  map[string]*Cert // by Request.Name
+	Events []Event
+	// Warnings are things to fix that do not stop the render.
+	Warnings []string
+	// Writes are the files that changed, sorted by path.
+	Writes []File
+}
+
+// FileError is a stored file that cannot be used as it is. Nothing is
+// issued when one is found: replacing it silently could lose a key.
+type FileError struct {
+	Path string // in the PKI directory
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Reconcile reads the PKI state from fsys and brings it to what ca and reqs
+// ask for at now: it creates the CA when there is none, reuses every stored
+// certificate that is still good and issues the others. Keys are generated
+// in parallel. The files to write come back in Result.Writes; fsys is only
+// read.
+func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result, error) {
+	now = now.Truncate(time.Second)
+	res := &Result{Certs: map[string]*Cert{}}
+
+	caCert, caCertPEM, err := readCACert(fsys)
+	if err != nil {
+		return nil, err
+	}
+	caKeyPEM, caKeyErr := fs.ReadFile(fsys, CAKeyFile)
+	if caKeyErr != nil && !errors.Is(caKeyErr, fs.ErrNotExist) {
+		return nil, &FileError{CAKeyFile, caKeyErr}
+	}
+	var caKey crypto.Signer
+	if caKeyErr == nil {
+		if caCert == nil {
+			return nil, &FileError{CAKeyFile, fmt.Errorf("found without %s: refusing to create a new CA beside an existing key; restore %s or remove %s", CACertFile, CACertFile, CAKeyFile)}
+		}
+		if caKey, err = ParseKey(caKeyPEM); err != nil {
+			return nil, &FileError{CAKeyFile, err}
+		}
+		if !Matches(caKey, caCert.PublicKey) {
+			return nil, &FileError{CAKeyFile, fmt.Errorf("does not match the certificate in %s", CACertFile)}
+		}
+	}
+	if caCert != nil {
+		if t := KeyTypeOf(caCert.PublicKey); t != ca.Key {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA key is %s and the inventory asks for %s; the CA is kept (a CA is never replaced silently)", t, ca.Key))
+		}
+		if left := caCert.NotAfter.Sub(now); left <= 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA expired %s ago (%s)", formatDuration(-left), caCert.NotAfter.UTC().Format(time.DateOnly)))
+		}
+	}
+
+	// Decide first, so a missing CA key is reported before any work.
+	var due []int
+	reasons := make([]string, len(reqs))
+	stored := make([]*storedCert, len(reqs))
+	for i, req := range reqs {
+		sc, err := readStored(fsys, req)
+		if err != nil {
+			return nil, err
+		}
+		stored[i] = sc
+		reason, warning := decide(req, caCert, sc, now)
+		if warning != "" {
+			res.Warnings = append(res.Warnings, warning)
+		}
+		if reason != "" {
+			reasons[i] = reason
+			due = append(due, i)
+		}
+	}
+	if caCert != nil && caKey == nil && len(due) > 0 {
+		r := reqs[due[0]]
+		return nil, &FileError{CAKeyFile, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or move ca/ away to start a new CA that every client must then trust", r.Name, reasons[due[0]])}
+	}
+
+	// One round of key generation for the CA and every due certificate.
+	var types []KeyType
+	if caCert == nil {
+		types = append(types, ca.Key)
+	}
+	for _, i := range due {
+		types = append(types, reqs[i].Key)
+	}
+	keys, err := generateKeys(types)
+	if err != nil {
+		return nil, err
+	}
+	if caCert == nil {
+		caKey, keys = keys[0], keys[1:]
+		if caCert, err = createCA(ca, caKey, now); err != nil {
+			return nil, fmt.Errorf("creating the CA: %w", err)
+		}
+		caCertPEM = EncodeCert(caCert)
+		keyPEM, err := EncodeKey(caKey)
+		if err != nil {
+			return nil, err
+		}
+		res.Writes = append(res.Writes, File{Path: CACertFile, Data: caCertPEM}, File{Path: CAKeyFile, Data: keyPEM, Private: true})
+		res.Events = append(res.Events, Event{Name: "ca", Action: "created", Reason: "no CA yet"})
+	}
+	res.CA, res.CAPEM = caCert, caCertPEM
+
+	for i, req := range reqs {
+		if reasons[i] == "" {
+			res.Certs[req.Name] = &Cert{Cert: stored[i].cert, CertPEM: stored[i].certPEM, KeyPEM: stored[i].keyPEM}
+		} else {
+			key := keys[0]
+			keys = keys[1:]
+			c, err := issue(req, caCert, caKey, key, now)
+			if err != nil {
+				return nil, fmt.Errorf("%s: issuing server certificate: %w", req.Name, err)
+			}
+			keyPEM, err := EncodeKey(key)
+			if err != nil {
+				return nil, err
+			}
+			certPEM := EncodeCert(c)
+			res.Certs[req.Name] = &Cert{Cert: c, CertPEM: certPEM, KeyPEM: keyPEM, Issued: true}
+			res.Writes = append(res.Writes, File{Path: req.CertFile, Data: certPEM}, File{Path: req.KeyFile, Data: keyPEM, Private: true})
+			action := "issued"
+			if stored[i].cert != nil {
+				action = "renewed"
+			}
+			res.Events = append(res.Events, Event{Name: req.Name, Action: action, Reason: reasons[i]})
+		}
+		if req.CAFile != "" && string(stored[i].caPEM) != string(caCertPEM) {
+			res.Writes = append(res.Writes, File{Path: req.CAFile, Data: caCertPEM})
+		}
+	}
+	slices.SortFunc(res.Writes, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return res, nil
+}
+
+func readCACert(fsys fs.FS) (*x509.Certificate, []byte, error) {
+	data, err := fs.ReadFile(fsys, CACertFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, &FileError{CACertFile, err}
+	}
+	certs, err := ParseCerts(data)
+	if err != nil {
+		return nil, nil, &FileError{CACertFile, err}
+	}
+	if len(certs) != 1 {
+		return nil, nil, &FileError{CACertFile, fmt.Errorf("holds %d certificates, expected the CA alone", len(certs))}
+	}
+	if !certs[0].IsCA {
+		return nil, nil, &FileError{CACertFile, fmt.Errorf("%q is not a CA certificate", certs[0].Subject.CommonName)}
+	}
+	return certs[0], data, nil
+}
+
+type storedCert struct {
+	cert                   *x509.Certificate
+	key                    crypto.Signer
+	certPEM, keyPEM, caPEM []byte
+}
+
+// readStored reads what is stored for req. Missing files are not an error
+// (they are issued); unreadable or mismatched ones are.
+func readStored(fsys fs.FS, req Request) (*storedCert, error) {
+	sc := &storedCert{}
+	read := func(p string) ([]byte, error) {
+		data, err := fs.ReadFile(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, &FileError{p, err}
+		}
+		return data, nil
+	}
+	var err error
+	if sc.certPEM, err = read(req.CertFile); err != nil {
+		return nil, err
+	}
+	if sc.keyPEM, err = read(req.KeyFile); err != nil {
+		return nil, err
+	}
+	if req.CAFile != "" {
+		if sc.caPEM, err = read(req.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	if sc.certPEM != nil {
+		certs, err := ParseCerts(sc.certPEM)
+		if err != nil {
+			return nil, &FileError{req.CertFile, err}
+		}
+		sc.cert = certs[0]
+	}
+	if sc.keyPEM != nil {
+		if sc.key, err = ParseKey(sc.keyPEM); err != nil {
+			return nil, &FileError{req.KeyFile, err}
+		}
+	}
+	if sc.cert != nil && sc.key != nil && !Matches(sc.key, sc.cert.PublicKey) {
+		return nil, &FileError{req.KeyFile, fmt.Errorf("does not match the certificate in %s; if the key is lost, remove both files to issue a new pair", req.CertFile)}
+	}
+	return sc, nil
+}
+
+// decide returns why req's stored certificate cannot be reused at now, or ""
+// when it can. The reasons are what the CLI prints.
+func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (reason, warning string) {
+	switch {
+	case sc.cert == nil && sc.key == nil:
+		return "no certificate yet", ""
+	case sc.cert == nil:
+		return path.Base(req.CertFile) + " missing", ""
+	case sc.key == nil:
+		return path.Base(req.KeyFile) + " missing", ""
+	case ca == nil:
+		return "no CA yet", ""
+	}
+	c := sc.cert
+	if err := c.CheckSignatureFrom(ca); err != nil || string(c.RawIssuer) != string(ca.RawSubject) {
+		return fmt.Sprintf("not signed by the current CA %q", ca.Subject.CommonName), ""
+	}
+	if t := KeyTypeOf(c.PublicKey); t != req.Key {
+		return fmt.Sprintf("key type changed from %s to %s", t, req.Key), ""
+	}
+	if added, removed := diff(c.DNSNames, req.DNSNames); len(added)+len(removed) > 0 || len(c.IPAddresses) > 0 {
+		return "dnsNames changed (" + describeDiff(added, removed) + ")", ""
+	}
+	left := c.NotAfter.Sub(now)
+	if left <= 0 {
+		return fmt.Sprintf("expired %s ago", formatDuration(-left)), ""
+	}
+	if left <= req.RenewBefore {
+		// A certificate cannot outlive its CA: when the CA expires first,
+		// a new certificate would expire no later, so keep it and warn.
+		if !ca.NotAfter.After(c.NotAfter) {
+			return "", fmt.Sprintf("%s: expires in %s with the CA; rotate the CA (tlsgen rotate --ca)", req.Name, formatDuration(left))
+		}
+		return fmt.Sprintf("expires in %s, renewBefore %s", formatDuration(left), formatDuration(req.RenewBefore)), ""
+	}
+	return "", ""
+}
+
+func diff(have, want []string) (added, removed []string) {
+	for _, n := range want {
+		if !slices.Contains(have, n) {
+			added = append(added, n)
+		}
+	}
+	for _, n := range have {
+		if !slices.Contains(want, n) {
+			removed = append(removed, n)
+		}
+	}
+	return added, removed
+}
+
+func describeDiff(added, removed []string) string {
+	var parts []string
+	for _, n := range added {
+		parts = append(parts, "+"+n)
+	}
+	for _, n := range removed {
+		parts = append(parts, "-"+n)
+	}
+	if len(parts) > 4 {
+		parts = append(parts[:4], fmt.Sprintf("and %d more", len(parts)-4))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// formatDuration writes d in days from two days on, in hours below.
+func formatDuration(d time.Duration) string {
+	if d >= 2*Day {
+		return fmt.Sprintf("%dd", d/Day)
+	}
+	if d >= time.Hour {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return fmt.Sprintf("%dm", d/time.Minute)
+}
+
+func serial() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
+
+func createCA(req CARequest, key crypto.Signer, now time.Time) (*x509.Certificate, error) {
+	sn, err := serial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: req.CommonName},
+		NotBefore:             now,
+		NotAfter:              now.Add(req.Validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true, // it signs servers only, never another CA
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+func issue(req Request, ca *x509.Certificate, caKey, key crypto.Signer, now time.Time) (*x509.Certificate, error) {
+	sn, err := serial()
+	if err != nil {
+		return nil, err
+	}
+	notAfter := now.Add(req.Validity)
+	if notAfter.After(ca.NotAfter) {
+		notAfter = ca.NotAfter // a certificate cannot outlive its CA
+	}
+	usage := x509.KeyUsageDigitalSignature
+	if KeyTypeOf(key.Public())[:3] == "rsa" {
+		usage |= x509.KeyUsageKeyEncipherment // RSA key exchange in TLS 1.2 (RFC 5246 7.4.2)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: req.CommonName},
+		DNSNames:     req.DNSNames,
+		NotBefore:    now,
+		NotAfter:     notAfter,
+		KeyUsage:     usage,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
