@@ -111,6 +111,10 @@ type Redis struct {
 	Container      string       `json:"container,omitempty"`
 	SecretName     string       `json:"secretName,omitempty"`
 	PasswordSecret SecretKeyRef `json:"passwordSecret"`
+	// Args are further redis-server arguments (e.g. --appendonly yes):
+	// the patch replaces the container's command and args, so whatever the
+	// base passed must be stated here to be kept.
+	Args []string `json:"args,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret.

@@ -167,6 +167,13 @@ func (inv *Inventory) validate() field.ErrorList {
 		} else {
 			errs = append(errs, subdomain(p.Child("passwordSecret", "name"), r.PasswordSecret.Name)...)
 		}
+		for i, a := range r.Args {
+			if strings.TrimSpace(a) == "" {
+				errs = append(errs, field.Invalid(p.Child("args").Index(i), a, "an empty argument"))
+			} else if a == "--port" || a == "--tls-port" || a == "--requirepass" || strings.HasPrefix(a, "--tls-") {
+				errs = append(errs, field.Invalid(p.Child("args").Index(i), a, fmt.Sprintf("%s is set by tlsgen: the TLS listener, its files and the password come from the inventory", a)))
+			}
+		}
 		if r.PasswordSecret.Key == "" {
 			errs = append(errs, field.Required(p.Child("passwordSecret", "key"), "the key of the password in that Secret"))
 		} else if msgs := validation.IsConfigMapKey(r.PasswordSecret.Key); len(msgs) > 0 {

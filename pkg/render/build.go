@@ -6,14 +6,15 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // Build runs kustomize over tree as if it were written at dir in fsys, and
-// returns the built manifests: what `kustomize build dir` prints. fsys is
-// only read; the tree lives in memory, so an overlay can be checked before
-// anything is written.
-func Build(fsys filesys.FileSystem, dir string, tree Tree) ([]byte, error) {
+// returns the built resources; their AsYaml is what `kustomize build dir`
+// prints. fsys is only read; the tree lives in memory, so an overlay can be
+// checked before anything is written.
+func Build(fsys filesys.FileSystem, dir string, tree Tree) (resmap.ResMap, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -29,7 +30,16 @@ func Build(fsys filesys.FileSystem, dir string, tree Tree) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build: %w", err)
 	}
-	return m.AsYaml()
+	return m, nil
+}
+
+// BuildBase runs kustomize over the base directory.
+func BuildBase(fsys filesys.FileSystem, dir string) (resmap.ResMap, error) {
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build: %w", err)
+	}
+	return m, nil
 }
 
 // overlay shows the in-memory tree at dir and fsys everywhere else, so the

@@ -2,89 +2,90 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/resource"
 )
 
-// Deployments decodes the Deployments of built manifests strictly into
-// their k8s.io/api type, by name.
-func Deployments(built []byte) (map[string]*appsv1.Deployment, error) {
+// Deployments decodes the built Deployments strictly into their k8s.io/api
+// type, by name.
+func Deployments(m resmap.ResMap) (map[string]*appsv1.Deployment, error) {
 	out := map[string]*appsv1.Deployment{}
-	for _, doc := range bytes.Split(built, []byte("\n---\n")) {
-		var meta struct {
-			Kind string `json:"kind"`
-		}
-		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			return nil, err
-		}
-		if meta.Kind != "Deployment" {
+	for _, r := range m.Resources() {
+		if r.GetKind() != "Deployment" {
 			continue
 		}
 		d := &appsv1.Deployment{}
-		if err := yaml.UnmarshalStrict(doc, d); err != nil {
-			return nil, fmt.Errorf("decoding a Deployment: %w", err)
+		if err := DecodeStrict(r, d); err != nil {
+			return nil, fmt.Errorf("Deployment %q: %w", r.GetName(), err)
 		}
 		out[d.Name] = d
 	}
 	return out, nil
 }
 
-// Check looks at the built overlay for what kustomize accepts but a cluster
-// would not run: a patched Deployment that lost its selector, a container
-// the base does not have (a patch would add a half-empty one), a volume
-// mount without its volume.
-func Check(inv *model.Inventory, built []byte) error {
-	deps, err := Deployments(built)
+// DecodeStrict decodes a built resource into a typed object, refusing any
+// field the type does not have.
+func DecodeStrict(r *resource.Resource, into any) error {
+	js, err := r.MarshalJSON()
 	if err != nil {
 		return err
 	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
+}
+
+// CheckBase looks in the built base for what the overlay relies on and
+// kustomize would not catch: every Deployment the inventory names, with a
+// selector, and the container to patch (a strategic merge patch would
+// otherwise add a half-empty container). It returns warnings for what works
+// but is likely a mistake.
+func CheckBase(inv *model.Inventory, base resmap.ResMap) (warnings []string, err error) {
+	deps, err := Deployments(base)
+	if err != nil {
+		return nil, err
+	}
 	var problems []string
-	check := func(name, container, field string) {
+	check := func(name, container, field, image string) {
 		d, ok := deps[name]
 		if !ok {
-			problems = append(problems, fmt.Sprintf("Deployment %q not found", name))
+			problems = append(problems, fmt.Sprintf("no Deployment %q", name))
 			return
 		}
 		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
 			problems = append(problems, fmt.Sprintf("Deployment %q has no selector", name))
 		}
-		spec := d.Spec.Template.Spec
-		found := false
-		for _, c := range spec.Containers {
+		for _, c := range d.Spec.Template.Spec.Containers {
 			if c.Name == container {
-				found = c.Image != ""
-			}
-		}
-		if !found {
-			problems = append(problems, fmt.Sprintf("Deployment %q has no container %q (%s)", name, container, field))
-		}
-		volumes := map[string]bool{}
-		for _, v := range spec.Volumes {
-			volumes[v.Name] = true
-		}
-		for _, c := range append(spec.InitContainers, spec.Containers...) {
-			for _, m := range c.VolumeMounts {
-				if !volumes[m.Name] {
-					problems = append(problems, fmt.Sprintf("Deployment %q: container %q mounts volume %q, which the pod does not have", name, c.Name, m.Name))
+				if image != "" && c.Image != image {
+					warnings = append(warnings, fmt.Sprintf("Deployment %q runs %s but postgres.image is %s: the TLS files are owned by uid %d, which fits the inventory's image", name, c.Image, image, inv.Postgres.RunAsUID()))
 				}
+				return
 			}
 		}
+		problems = append(problems, fmt.Sprintf("Deployment %q has no container %q (%s)", name, container, field))
 	}
 	if pg := inv.Postgres; pg != nil {
+		image := pg.Image
+		if pg.UID != nil {
+			image = "" // the uid is stated, the image does not matter
+		}
 		for _, db := range pg.Databases {
-			check(db.Name, pg.Container, "postgres.container")
+			check(db.Name, pg.Container, "postgres.container", image)
 		}
 	}
 	if r := inv.Redis; r != nil {
-		check(r.Name, r.Container, "redis.container")
+		check(r.Name, r.Container, "redis.container", "")
 	}
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
+		return warnings, errors.New(strings.Join(problems, "; "))
 	}
-	return nil
+	return warnings, nil
 }

@@ -249,6 +249,7 @@ func (r *renderer) redis(rd *model.Redis) error {
 		"--tls-ciphers", ciphers,
 		"--tls-prefer-server-ciphers", "yes",
 	}
+	args = append(args, rd.Args...)
 	r.patch(rd.Name, map[string]any{
 		"metadata": map[string]any{"annotations": map[string]string{ChecksumKey: checksum(data, map[string]string{"args": strings.Join(args, "\n")})}},
 		"spec": map[string]any{
