@@ -25,8 +25,7 @@ func Build(fsys filesys.FileSystem, dir string, tree Tree) (resmap.ResMap, error
 			return nil, err
 		}
 	}
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(overlay{lower: fsys, upper: upper, dir: abs}, abs)
+	m, err := kustomizer().Run(overlay{lower: fsys, upper: upper, dir: abs}, abs)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build: %w", err)
 	}
@@ -35,11 +34,20 @@ func Build(fsys filesys.FileSystem, dir string, tree Tree) (resmap.ResMap, error
 
 // BuildBase runs kustomize over the base directory.
 func BuildBase(fsys filesys.FileSystem, dir string) (resmap.ResMap, error) {
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+	m, err := kustomizer().Run(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build: %w", err)
 	}
 	return m, nil
+}
+
+// kustomizer orders resources as the kustomize command does by default
+// (--reorder legacy: namespaces, then ConfigMaps and Secrets, then the rest),
+// so what render prints is what `kustomize build` prints.
+func kustomizer() *krusty.Kustomizer {
+	opts := krusty.MakeDefaultOptions()
+	opts.Reorder = krusty.ReorderOptionLegacy
+	return krusty.MakeKustomizer(opts)
 }
 
 // overlay shows the in-memory tree at dir and fsys everywhere else, so the
