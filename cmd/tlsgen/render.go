@@ -47,11 +47,11 @@ func (c *renderCmd) Run(u *ui) error {
 	// The overlay is built only for stdout: kustomize's strategic merge
 	// costs several times the rest of a render. The base is checked for what
 	// the patches need, and the tests build every overlay.
-	baseRes, err := render.BuildBase(filesys.MakeFsOnDisk(), p.base)
+	baseDeps, err := render.BaseDeployments(filesys.MakeFsOnDisk(), p.base)
 	if err != nil {
 		return &inputError{err: fmt.Errorf("%s: base: %w", c.File, err)}
 	}
-	warnings, err := render.CheckBase(p.inv, baseRes)
+	warnings, err := render.CheckBase(p.inv, baseDeps)
 	if err != nil {
 		return invalid("the base must hold every Deployment the inventory names, with the container to patch",
 			"%s: base %s: %w", c.File, p.base, err)

@@ -47,11 +47,7 @@ func DecodeStrict(r *resource.Resource, into any) error {
 // selector, and the container to patch (a strategic merge patch would
 // otherwise add a half-empty container). It returns warnings for what works
 // but is likely a mistake.
-func CheckBase(inv *model.Inventory, base resmap.ResMap) (warnings []string, err error) {
-	deps, err := Deployments(base)
-	if err != nil {
-		return nil, err
-	}
+func CheckBase(inv *model.Inventory, deps map[string]*appsv1.Deployment) (warnings []string, err error) {
 	var problems []string
 	check := func(name, container, field, image string) {
 		d, ok := deps[name]

@@ -6,6 +6,7 @@ package render
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"path"
@@ -16,7 +17,7 @@ import (
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
 	"github.com/bakery-ia/tlsgen/templates"
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v2"
 )
 
 // Header is the first line of every file tlsgen writes. It carries no
@@ -118,7 +119,9 @@ func Render(in Input) (Tree, error) {
 	return r.tree, nil
 }
 
-// write adds a file made of the header and v as YAML.
+// write adds a file made of the header and v as YAML. v is built of maps,
+// slices, strings and ints only, which YAML encodes directly (with sorted
+// keys); sigs.k8s.io/yaml would go through JSON, at twice the cost.
 func (r *renderer) write(p string, v any) {
 	data, err := yaml.Marshal(v)
 	if err != nil {
@@ -308,12 +311,16 @@ func configMap(name string, data map[string]string) map[string]any {
 }
 
 func secret(name string, data map[string][]byte) map[string]any {
+	encoded := map[string]string{}
+	for k, v := range data {
+		encoded[k] = base64.StdEncoding.EncodeToString(v)
+	}
 	return map[string]any{
 		"apiVersion": "v1",
 		"kind":       "Secret",
 		"metadata":   map[string]any{"name": name, "labels": labels()},
 		"type":       "Opaque",
-		"data":       data, // []byte marshals as base64
+		"data":       encoded,
 	}
 }
 

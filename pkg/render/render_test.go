@@ -105,7 +105,10 @@ func TestCertificateNames(t *testing.T) {
 			"redis": "redis-service redis-service.bakery-ia redis-service.bakery-ia.svc redis-service.bakery-ia.svc.cluster.local localhost",
 		}},
 		{"perDatabase mode lists each database's own names", gen.Inventory(gen.PerDatabase(), gen.Databases("auth-db"), gen.NoRedis(),
-			gen.With(func(inv *model.Inventory) { inv.ClusterDomain = "k8s.example"; inv.Postgres.Databases[0].Service = "auth" })), map[string]string{
+			gen.With(func(inv *model.Inventory) {
+				inv.ClusterDomain = "k8s.example"
+				inv.Postgres.Databases[0].Service = "auth"
+			})), map[string]string{
 			"postgres/auth-db": "auth auth.bakery-ia auth.bakery-ia.svc auth.bakery-ia.svc.k8s.example localhost",
 		}},
 	}
