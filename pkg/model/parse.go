@@ -64,19 +64,17 @@ func Parse(file string, data []byte) (*Inventory, error) {
 	if _, ok := generic.(map[string]any); !ok {
 		return nil, &Error{File: file, Errs: field.ErrorList{field.Invalid(nil, nil, "not an inventory: expected a YAML mapping with apiVersion: "+APIVersion)}}
 	}
-	if errs := unknownFields(nil, generic, reflect.TypeOf(Inventory{})); len(errs) > 0 {
-		return nil, &Error{File: file, Errs: errs}
-	}
+	unknown := unknownFields(nil, generic, reflect.TypeOf(Inventory{}))
 	inv := &Inventory{}
 	if err := json.Unmarshal(js, inv); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, &Error{File: file, Errs: field.ErrorList{field.Invalid(field.NewPath(te.Field), nil, fmt.Sprintf("expected %s, found %s", kindOf(te.Type), te.Value))}}
+			return nil, &Error{File: file, Errs: append(unknown, field.Invalid(field.NewPath(te.Field), nil, fmt.Sprintf("expected %s, found %s", kindOf(te.Type), te.Value)))}
 		}
-		return nil, &Error{File: file, Errs: field.ErrorList{field.Invalid(nil, nil, err.Error())}}
+		return nil, &Error{File: file, Errs: append(unknown, field.Invalid(nil, nil, err.Error()))}
 	}
 	inv.setDefaults()
-	if errs := inv.validate(); len(errs) > 0 {
+	if errs := append(unknown, inv.validate()...); len(errs) > 0 {
 		return nil, &Error{File: file, Errs: errs}
 	}
 	// Output never depends on the order the file lists databases in.

@@ -113,7 +113,7 @@ func (inv *Inventory) validate() field.ErrorList {
 			return
 		}
 		if prev, ok := seen[name]; ok {
-			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("%q is already used as a %s name by %s", name, what, prev)))
+			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("%q is already used by %s (%s names must be unique)", name, prev, what)))
 			return
 		}
 		seen[name] = p
@@ -145,6 +145,10 @@ func (inv *Inventory) validate() field.ErrorList {
 			if ls := label(dp.Child("name"), db.Name); len(ls) > 0 {
 				errs = append(errs, ls...)
 				continue
+			}
+			if _, dup := deployments[db.Name]; dup {
+				claim(deployments, dp.Child("name"), db.Name, "Deployment")
+				continue // its service and Secret would only repeat the news
 			}
 			claim(deployments, dp.Child("name"), db.Name, "Deployment")
 			errs = append(errs, service(dp.Child("service"), db.Service)...)
@@ -188,21 +192,21 @@ func label(p *field.Path, v string) field.ErrorList {
 		return field.ErrorList{field.Required(p, "")}
 	}
 	if msgs := validation.IsDNS1123Label(v); len(msgs) > 0 {
-		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid DNS-1123 label: %s", v, msgs[0]))}
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)", v))}
 	}
 	return nil
 }
 
 func service(p *field.Path, v string) field.ErrorList {
 	if msgs := validation.IsDNS1035Label(v); len(msgs) > 0 {
-		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid Service name: %s", v, msgs[0]))}
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters)", v))}
 	}
 	return nil
 }
 
 func subdomain(p *field.Path, v string) field.ErrorList {
 	if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
-		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid DNS-1123 subdomain: %s", v, msgs[0]))}
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)", v))}
 	}
 	return nil
 }
