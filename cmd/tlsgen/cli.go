@@ -12,6 +12,7 @@ import (
 
 type cli struct {
 	Render  renderCmd  `cmd:"" help:"Render the CA, certificates and kustomize overlay for an inventory."`
+	Verify  verifyCmd  `cmd:"" help:"Probe the live servers: TLS version, chain, name, expiry, and plaintext refused."`
 	Version versionCmd `cmd:"" help:"Print tlsgen's version."`
 }
 

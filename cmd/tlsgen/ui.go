@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
+	"github.com/bakery-ia/tlsgen/pkg/verify"
 )
 
 // Exit statuses.
@@ -32,6 +34,16 @@ func (u *ui) say(format string, args ...any) {
 
 func (u *ui) warn(msg string) { u.say("warning: %s", msg) }
 func (u *ui) hint(msg string) { u.say("hint: %s", msg) }
+
+// checks prints the probe's results on stdout, one line per check: target,
+// check, result, detail, in aligned columns.
+func (u *ui) checks(rs []verify.Result) {
+	w := tabwriter.NewWriter(u.stdout, 0, 4, 2, ' ', 0)
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Target, r.Check, r.Status, r.Detail)
+	}
+	w.Flush()
+}
 
 // inputError is bad input: flags, the inventory, the base, PKI files or the
 // output directory. It exits 2; a hint, when there is one, follows it.

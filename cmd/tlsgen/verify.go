@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bakery-ia/tlsgen/pkg/model"
+	"github.com/bakery-ia/tlsgen/pkg/pki"
+	"github.com/bakery-ia/tlsgen/pkg/verify"
+)
+
+type verifyCmd struct {
+	common
+	PKI     string        `name:"pki" placeholder:"DIR" help:"The PKI directory whose CA the servers must chain to; default pki.dir of the inventory."`
+	Target  []string      `name:"target" sep:"none" placeholder:"NAME=HOST:PORT" help:"Check only NAME (a database or the Redis), dialled at HOST:PORT, e.g. through kubectl port-forward; repeat for more. Without it, every server at its Service name."`
+	Timeout time.Duration `default:"5s" help:"How long each connection may take."`
+}
+
+// checksFailed is a probe that ran and found something wrong: exit 1.
+type checksFailed struct {
+	failed []verify.Result
+	total  int
+}
+
+func (e *checksFailed) Error() string {
+	lines := []string{fmt.Sprintf("%d of %d checks failed", len(e.failed), e.total)}
+	for _, r := range e.failed {
+		lines = append(lines, r.Target+": "+r.Detail)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Run probes the servers, prints one line per check and fails when any
+// check does.
+func (c *verifyCmd) Run(u *ui) error {
+	if c.Timeout <= 0 {
+		return invalid("", "--timeout %s: must be positive", c.Timeout)
+	}
+	data, err := os.ReadFile(c.File)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return invalid("pass the inventory with -f FILE", "%s: no such inventory file", c.File)
+		}
+		return &inputError{err: err}
+	}
+	inv, err := model.Parse(c.File, data)
+	if err != nil {
+		return err
+	}
+	pkiDir := filepath.Join(filepath.Dir(c.File), inv.PKI.Dir)
+	if c.PKI != "" {
+		pkiDir = c.PKI
+	}
+	caFile := filepath.Join(pkiDir, filepath.FromSlash(pki.CACertFile))
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return invalid("tlsgen render creates the CA; pass --pki DIR when the PKI directory is elsewhere", "%s: no CA certificate", caFile)
+		}
+		return &inputError{err: err}
+	}
+	cas, err := pki.ParseCerts(caPEM)
+	if err != nil {
+		return &inputError{err: fmt.Errorf("%s: %w", caFile, err)}
+	}
+
+	targets, err := selectTargets(inv, c.Target)
+	if err != nil {
+		return err
+	}
+	results := verify.Run(context.Background(), targets, verify.Options{
+		CAs:         cas,
+		MinVersion:  verify.MinVersion(inv.TLS.Profile),
+		RenewBefore: inv.PKI.Server.RenewBefore.Value,
+		Now:         c.At.now(),
+		Timeout:     c.Timeout,
+	})
+	u.checks(results)
+	if failed := verify.Failed(results); len(failed) > 0 {
+		return &checksFailed{failed: failed, total: len(results)}
+	}
+	return nil
+}
+
+// selectTargets returns every target of the inventory, or those --target
+// names, dialled where it says.
+func selectTargets(inv *model.Inventory, flags []string) ([]verify.Target, error) {
+	all := verify.Targets(inv)
+	if len(flags) == 0 {
+		return all, nil
+	}
+	var names []string
+	for _, t := range all {
+		names = append(names, t.Name)
+	}
+	var out []verify.Target
+	for _, f := range flags {
+		name, addr, ok := strings.Cut(f, "=")
+		host, port, err := net.SplitHostPort(addr)
+		if !ok || name == "" || err != nil || host == "" || port == "" {
+			return nil, invalid("write --target auth-db=127.0.0.1:15432", "--target %q: expected NAME=HOST:PORT", f)
+		}
+		i := slices.Index(names, name)
+		if i < 0 {
+			return nil, invalid("", "--target %q: %q is not a database or the Redis of the inventory (expected one of %s)", f, name, strings.Join(names, ", "))
+		}
+		if slices.ContainsFunc(out, func(t verify.Target) bool { return t.Name == name }) {
+			return nil, invalid("", "--target %q: %s is given twice", f, name)
+		}
+		t := all[i]
+		t.Addr = addr
+		out = append(out, t)
+	}
+	return out, nil
+}
