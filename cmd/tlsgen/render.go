@@ -85,6 +85,9 @@ func (c *renderCmd) Run(u *ui) error {
 	done = true
 	for _, e := range state.Events {
 		u.say("%s", e)
+		if e.Name == "ca" && e.Action == "created" {
+			u.hint(filepath.Join(p.pkiDir, pki.CAKeyFile) + " is the CA's private key: keep it out of the repository the cluster reads, and back it up")
+		}
 	}
 	if c.Out == "" {
 		built, err := render.Build(filesys.MakeFsOnDisk(), out, tree)
