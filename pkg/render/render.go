@@ -197,7 +197,9 @@ func postgresTemplate(pg *model.Postgres, db model.Database, script, sum string)
 	return map[string]any{
 		"metadata": map[string]any{"annotations": map[string]string{ChecksumKey: sum}},
 		"spec": map[string]any{
-			"securityContext": map[string]any{"fsGroup": uid},
+			// fsGroup as in the guide (R6); OnRootMismatch spares a large data
+			// volume the recursive chown at every start.
+			"securityContext": map[string]any{"fsGroup": uid, "fsGroupChangePolicy": "OnRootMismatch"},
 			"initContainers": []any{map[string]any{
 				"name":            InitName,
 				"image":           pg.InitImage,
