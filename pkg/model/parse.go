@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -23,6 +24,10 @@ type Error struct {
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Errs))
 	for i, fe := range e.Errs {
+		if fe.Field == "" || fe.Field == "<nil>" { // the whole file: no path to name
+			lines[i] = e.File + ": " + fe.Detail
+			continue
+		}
 		lines[i] = e.File + ": " + describe(fe)
 	}
 	return strings.Join(lines, "\n")
@@ -53,20 +58,34 @@ func Parse(file string, data []byte) (*Inventory, error) {
 	// YAMLToJSONStrict rejects duplicate keys; the generic decode finds
 	// unknown fields with their paths (strict struct decoding has neither
 	// paths nor line numbers, and stops at the first).
+	fileErr := func(detail string) error {
+		return &Error{File: file, Errs: field.ErrorList{field.Invalid(nil, nil, detail)}}
+	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, &Error{File: file, Errs: field.ErrorList{field.Invalid(nil, nil, "not valid YAML: "+trimYAML(err))}}
+		return nil, fileErr("not valid YAML: " + trimYAML(err))
 	}
 	var generic any
 	if err := json.Unmarshal(js, &generic); err != nil {
-		return nil, &Error{File: file, Errs: field.ErrorList{field.Invalid(nil, nil, "not valid YAML: "+err.Error())}}
+		return nil, fileErr("not valid YAML: " + err.Error())
+	}
+	if generic == nil {
+		return nil, fileErr("empty: expected an inventory (apiVersion: " + APIVersion + ", kind: " + Kind + ")")
 	}
 	if _, ok := generic.(map[string]any); !ok {
-		return nil, &Error{File: file, Errs: field.ErrorList{field.Invalid(nil, nil, "not an inventory: expected a YAML mapping with apiVersion: "+APIVersion)}}
+		return nil, fileErr("not an inventory: expected a YAML mapping with apiVersion: " + APIVersion)
 	}
-	unknown := unknownFields(nil, generic, reflect.TypeOf(Inventory{}))
+	// Unknown fields and values of the wrong type, every one with its full
+	// path (json's UnmarshalTypeError drops list indices and stops at the
+	// first). With a value of the wrong type, validation would only add
+	// "required" for the field json skipped: stop there.
+	unknown, mistyped := checkShape(nil, generic, reflect.TypeOf(Inventory{}))
+	if len(mistyped) > 0 {
+		return nil, &Error{File: file, Errs: append(unknown, mistyped...)}
+	}
 	inv := &Inventory{}
 	if err := json.Unmarshal(js, inv); err != nil {
+		// checkShape should have caught it; say what json says.
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return nil, &Error{File: file, Errs: append(unknown, field.Invalid(field.NewPath(te.Field), nil, fmt.Sprintf("expected %s, found %s", kindOf(te.Type), te.Value)))}
@@ -84,8 +103,17 @@ func Parse(file string, data []byte) (*Inventory, error) {
 	return inv, nil
 }
 
+// trimYAML makes a YAML error one line: the decoder's own prefixes go, and
+// "unmarshal errors:\n  line 4: key ... already set in map" keeps its lines
+// joined by "; ".
 func trimYAML(err error) string {
-	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "), "yaml: ")
+	s := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "), "yaml: ")
+	s = strings.TrimPrefix(s, "unmarshal errors:\n")
+	lines := strings.Split(s, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
 }
 
 func kindOf(t reflect.Type) string {
@@ -103,17 +131,48 @@ func kindOf(t reflect.Type) string {
 
 var durationType = reflect.TypeOf(Duration{})
 
-// unknownFields walks a decoded document beside the Go type it should fit
-// and reports every key the type has no field for.
-func unknownFields(path *field.Path, v any, t reflect.Type) field.ErrorList {
+// checkShape walks a decoded document beside the Go type it should fit and
+// reports every key the type has no field for, and every value of the wrong
+// type (null is always allowed: it leaves the default).
+func checkShape(path *field.Path, v any, t reflect.Type) (unknown, mistyped field.ErrorList) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var errs field.ErrorList
-	switch v := v.(type) {
-	case map[string]any:
-		if t.Kind() != reflect.Struct || t == durationType {
-			return nil // a type mismatch: json.Unmarshal reports it
+	if v == nil {
+		return nil, nil
+	}
+	wrong := func(want string) (field.ErrorList, field.ErrorList) {
+		return nil, field.ErrorList{field.Invalid(path, nil, fmt.Sprintf("expected %s, found %s", want, found(v)))}
+	}
+	if t == durationType {
+		switch v.(type) {
+		case string, float64: // a bare number: validation says it lacks a unit
+			return nil, nil
+		}
+		return wrong("a duration (e.g. 3y, 90d)")
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			return wrong("a string")
+		}
+	case reflect.Int, reflect.Int64:
+		if n, ok := v.(float64); !ok || n != math.Trunc(n) || math.Abs(n) > 1<<53 {
+			return wrong("a whole number")
+		}
+	case reflect.Slice:
+		items, ok := v.([]any)
+		if !ok {
+			return wrong("a list")
+		}
+		for i, item := range items {
+			u, m := checkShape(path.Index(i), item, t.Elem())
+			unknown, mistyped = append(unknown, u...), append(mistyped, m...)
+		}
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return wrong("a mapping")
 		}
 		fields := map[string]reflect.Type{}
 		for i := 0; i < t.NumField(); i++ {
@@ -122,26 +181,38 @@ func unknownFields(path *field.Path, v any, t reflect.Type) field.ErrorList {
 				fields[name] = t.Field(i).Type
 			}
 		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
+		keys := make([]string, 0, len(m))
+		for k := range m {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
 			ft, ok := fields[k]
 			if !ok {
-				errs = append(errs, field.NotFound(path.Child(k), nil))
+				unknown = append(unknown, field.NotFound(path.Child(k), nil))
 				continue
 			}
-			errs = append(errs, unknownFields(path.Child(k), v[k], ft)...)
-		}
-	case []any:
-		if t.Kind() != reflect.Slice {
-			return nil
-		}
-		for i, item := range v {
-			errs = append(errs, unknownFields(path.Index(i), item, t.Elem())...)
+			u, mt := checkShape(path.Child(k), m[k], ft)
+			unknown, mistyped = append(unknown, u...), append(mistyped, mt...)
 		}
 	}
-	return errs
+	return unknown, mistyped
+}
+
+// found names what a decoded value is, for "expected a list, found a string".
+func found(v any) string {
+	switch v := v.(type) {
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case float64:
+		return fmt.Sprintf("the number %v", v)
+	case bool:
+		return fmt.Sprintf("%v", v)
+	default:
+		return fmt.Sprintf("%v", v)
+	}
 }

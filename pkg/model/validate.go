@@ -98,7 +98,9 @@ func (inv *Inventory) validate() field.ErrorList {
 	if inv.TLS.Profile != Intermediate && inv.TLS.Profile != Modern {
 		errs = append(errs, field.NotSupported(tls.Child("profile"), string(inv.TLS.Profile), []string{string(Intermediate), string(Modern)}))
 	}
-	if c := inv.TLS.Ciphers; c != "" && strings.ContainsAny(c, "'\"\\\n\r\t ") {
+	// The list lands between quotes in postgresql.conf and on Redis's command
+	// line: printable ASCII without quotes or backslashes keeps it one token.
+	if c := inv.TLS.Ciphers; c != "" && strings.IndexFunc(c, func(r rune) bool { return r <= ' ' || r > '~' || r == '\'' || r == '"' || r == '\\' }) >= 0 {
 		errs = append(errs, field.Invalid(tls.Child("ciphers"), c, "an OpenSSL cipher list has no quotes, backslashes or white space (e.g. \"ECDHE+AESGCM:!aNULL\")"))
 	}
 
@@ -108,6 +110,7 @@ func (inv *Inventory) validate() field.ErrorList {
 	// Names of objects tlsgen writes or patches, to catch two that collide.
 	deployments := map[string]*field.Path{}
 	secrets := map[string]*field.Path{}
+	services := map[string]*field.Path{} // the names certificates are issued for
 	claim := func(seen map[string]*field.Path, p *field.Path, name, what string) {
 		if name == "" {
 			return
@@ -139,7 +142,6 @@ func (inv *Inventory) validate() field.ErrorList {
 		if len(pg.Databases) == 0 {
 			errs = append(errs, field.Required(p.Child("databases"), "list at least one database, or leave the postgres block out"))
 		}
-		services := map[string]*field.Path{}
 		for i, db := range pg.Databases {
 			dp := p.Child("databases").Index(i)
 			if ls := label(dp.Child("name"), db.Name); len(ls) > 0 {
@@ -161,8 +163,13 @@ func (inv *Inventory) validate() field.ErrorList {
 	if r := inv.Redis; r != nil {
 		p := field.NewPath("redis")
 		errs = append(errs, label(p.Child("name"), r.Name)...)
+		_, dup := deployments[r.Name]
 		claim(deployments, p.Child("name"), r.Name, "Deployment")
-		errs = append(errs, service(p.Child("service"), r.Service)...)
+		if ss := service(p.Child("service"), r.Service); len(ss) > 0 {
+			errs = append(errs, ss...)
+		} else if !dup { // a clash of defaults would only repeat the news
+			claim(services, p.Child("service"), r.Service, "Service")
+		}
 		errs = append(errs, label(p.Child("container"), r.Container)...)
 		errs = append(errs, subdomain(p.Child("secretName"), r.SecretName)...)
 		claim(secrets, p.Child("secretName"), r.SecretName, "Secret")
@@ -174,8 +181,13 @@ func (inv *Inventory) validate() field.ErrorList {
 		for i, a := range r.Args {
 			if strings.TrimSpace(a) == "" {
 				errs = append(errs, field.Invalid(p.Child("args").Index(i), a, "an empty argument"))
-			} else if a == "--port" || a == "--tls-port" || a == "--requirepass" || strings.HasPrefix(a, "--tls-") {
-				errs = append(errs, field.Invalid(p.Child("args").Index(i), a, fmt.Sprintf("%s is set by tlsgen: the TLS listener, its files and the password come from the inventory", a)))
+				continue
+			}
+			// redis-server reads "--name value" as a config line, and config
+			// names ignore case: "--PORT 6380" sets the port too.
+			name := strings.ToLower(strings.Fields(a)[0])
+			if name == "--port" || name == "--requirepass" || strings.HasPrefix(name, "--tls-") {
+				errs = append(errs, field.Invalid(p.Child("args").Index(i), a, fmt.Sprintf("%s is set by tlsgen: the TLS listener, its files and the password come from the inventory", strings.Fields(a)[0])))
 			}
 		}
 		if r.PasswordSecret.Key == "" {
