@@ -109,6 +109,10 @@ func Parse(file string, data []byte) (*Inventory, error) {
 func trimYAML(err error) string {
 	s := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "), "yaml: ")
 	s = strings.TrimPrefix(s, "unmarshal errors:\n")
+	// sigs.k8s.io/yaml words these with Go syntax ("%!s(<nil>)", "[]interface {}").
+	if strings.HasPrefix(s, "unsupported map key") || strings.HasPrefix(s, "invalid map key") {
+		return "a mapping key that is null, a list or a mapping: keys are field names"
+	}
 	lines := strings.Split(s, "\n")
 	for i := range lines {
 		lines[i] = strings.TrimSpace(lines[i])

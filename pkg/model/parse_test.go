@@ -438,6 +438,16 @@ func TestParseErrors(t *testing.T) {
 			want:  []string{`inv.yaml: not valid YAML: line 5: key "namespace" already set in map`},
 		},
 		{
+			name:  "a null mapping key",
+			input: head + "postgres:\n  ~: 1\n",
+			want:  []string{"inv.yaml: not valid YAML: a mapping key that is null, a list or a mapping: keys are field names"},
+		},
+		{
+			name:  "a list as a mapping key",
+			input: head + "[a]: 1\n",
+			want:  []string{"inv.yaml: not valid YAML: a mapping key that is null, a list or a mapping: keys are field names"},
+		},
+		{
 			name:  "a string where a list belongs",
 			input: head + "postgres:\n  databases: foo\n",
 			want:  []string{`inv.yaml: postgres.databases: expected a list, found the string "foo"`},
