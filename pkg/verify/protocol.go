@@ -65,6 +65,12 @@ func postgresPlaintext(conn net.Conn) (refused bool, detail string) {
 	r := bufio.NewReader(conn)
 	typ, err := r.ReadByte()
 	if err != nil {
+		// A server that says nothing has not rejected anything: PostgreSQL
+		// answers every startup message.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false, "no answer to a plaintext startup message (expected an error from pg_hba.conf)"
+		}
 		return true, fmt.Sprintf("connection closed without an answer (%v)", err)
 	}
 	var n uint32
