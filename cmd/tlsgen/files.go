@@ -89,6 +89,9 @@ func writePKI(dir string, files []pki.File) error {
 // write: tlsgen removes what it no longer renders, and must never remove
 // someone else's file.
 func checkOwned(dir string) error {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return invalid("give -o a new or empty directory", "%s: is a file, not a directory", dir)
+	}
 	var foreign []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -118,6 +118,9 @@ type project struct {
 // load reads and validates the inventory and checks that its base is a
 // kustomization. Paths in the inventory are relative to its file.
 func load(file, pkiFlag string) (*project, error) {
+	if st, err := os.Stat(file); err == nil && st.IsDir() {
+		return nil, invalid("pass the inventory with -f FILE", "%s: is a directory, not an inventory file", file)
+	}
 	data, err := os.ReadFile(file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
