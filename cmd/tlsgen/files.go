@@ -124,6 +124,20 @@ func checkOwned(dir string) error {
 	return nil
 }
 
+// checkTargets refuses a tree whose files would land on something that is
+// not a regular file (a directory named like a Secret, a symlink): writeTree
+// would fail there half-way, after the PKI and the other files were written.
+func checkTargets(dir string, tree render.Tree) error {
+	for _, f := range tree {
+		st, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err == nil && !st.Mode().IsRegular() {
+			return invalid("tlsgen owns its output directory: give -o a new or empty directory",
+				"%s: %s is not a regular file, and tlsgen writes a file there; refusing to write there", dir, f.Path)
+		}
+	}
+	return nil
+}
+
 // writeTree makes dir hold exactly tree: unchanged files are left alone,
 // changed ones replaced atomically, and files tlsgen wrote but no longer
 // renders (a database dropped from the inventory) removed.

@@ -76,6 +76,11 @@ func (c *renderCmd) Run(u *ui) error {
 	if err != nil {
 		return err
 	}
+	if c.Out != "" {
+		if err := checkTargets(c.Out, tree); err != nil {
+			return err
+		}
+	}
 	for _, w := range append(warnings, state.Warnings...) {
 		u.warn(w)
 	}
