@@ -141,6 +141,12 @@ const (
 	DefaultRedisSecret   = "redis-tls"
 )
 
+// The ports the rendered servers listen on (R5, R8); verify dials them.
+const (
+	PostgresPort = "5432"
+	RedisPort    = "6379"
+)
+
 // Minimum returns the lowest TLS version the profile allows, in the spelling
 // PostgreSQL's ssl_min_protocol_version uses.
 func (p Profile) Minimum() string {

@@ -37,7 +37,6 @@ const (
 	writableVolume = "tls-certs-writable"
 	configVolume   = "postgres-config"
 	redisVolume    = "redis-tls"
-	redisPort      = "6379"
 	scramSHA256    = "scram-sha-256"
 	managedByLabel = "app.kubernetes.io/managed-by"
 )
@@ -152,6 +151,7 @@ func (r *renderer) postgres(pg *model.Postgres) error {
 	inv := r.in.Inventory
 	ciphers, source := r.ciphers()
 	conf, err := templates.Execute("postgresql.conf", map[string]string{
+		"Port":         model.PostgresPort,
 		"HBAFile":      configDir + "/pg_hba.conf",
 		"Dir":          tlsDir,
 		"MinVersion":   inv.TLS.Profile.Minimum(),
@@ -245,7 +245,7 @@ func (r *renderer) redis(rd *model.Redis) error {
 	args := []string{
 		"--requirepass", "$(REDIS_PASSWORD)",
 		"--port", "0", // no plaintext listener
-		"--tls-port", redisPort,
+		"--tls-port", model.RedisPort,
 		"--tls-cert-file", tlsDir + "/redis-cert.pem",
 		"--tls-key-file", tlsDir + "/redis-key.pem",
 		"--tls-ca-cert-file", tlsDir + "/ca-cert.pem",
@@ -279,7 +279,7 @@ func (r *renderer) redis(rd *model.Redis) error {
 // RedisProbeScript asks the server for PONG over TLS (W8): with --port 0 a
 // plaintext probe fails, and redis-cli exits 0 even on NOAUTH, so the reply
 // itself is checked. The password goes through REDISCLI_AUTH, not argv.
-const RedisProbeScript = `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert ` + tlsDir + `/ca-cert.pem -h localhost -p ` + redisPort + ` ping | grep -q PONG`
+const RedisProbeScript = `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert ` + tlsDir + `/ca-cert.pem -h localhost -p ` + model.RedisPort + ` ping | grep -q PONG`
 
 func redisProbe() map[string]any {
 	return map[string]any{

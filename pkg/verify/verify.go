@@ -32,12 +32,6 @@ const (
 	Redis    Kind = "redis"
 )
 
-// The ports the rendered servers listen on (R5, R8).
-const (
-	PostgresPort = "5432"
-	RedisPort    = "6379"
-)
-
 // The checks, in the order they are run and reported.
 const (
 	CheckConnect    = "connect"
@@ -78,12 +72,12 @@ func Targets(inv *model.Inventory) []Target {
 	if pg := inv.Postgres; pg != nil {
 		for _, db := range pg.Databases {
 			fqdn := inv.ServiceFQDN(db.Service)
-			ts = append(ts, Target{Name: db.Name, Kind: Postgres, ServerName: fqdn, Addr: net.JoinHostPort(fqdn, PostgresPort)})
+			ts = append(ts, Target{Name: db.Name, Kind: Postgres, ServerName: fqdn, Addr: net.JoinHostPort(fqdn, model.PostgresPort)})
 		}
 	}
 	if r := inv.Redis; r != nil {
 		fqdn := inv.ServiceFQDN(r.Service)
-		ts = append(ts, Target{Name: r.Name, Kind: Redis, ServerName: fqdn, Addr: net.JoinHostPort(fqdn, RedisPort)})
+		ts = append(ts, Target{Name: r.Name, Kind: Redis, ServerName: fqdn, Addr: net.JoinHostPort(fqdn, model.RedisPort)})
 	}
 	return ts
 }
