@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -228,10 +229,54 @@ func readCACert(fsys fs.FS) (*x509.Certificate, []byte, error) {
 	if len(certs) != 1 {
 		return nil, nil, &FileError{CACertFile, fmt.Errorf("holds %d certificates, expected the CA alone", len(certs))}
 	}
-	if !certs[0].IsCA {
-		return nil, nil, &FileError{CACertFile, fmt.Errorf("%q is not a CA certificate", certs[0].Subject.CommonName)}
+	if err := canSign(certs[0]); err != nil {
+		return nil, nil, &FileError{CACertFile, fmt.Errorf("%q cannot sign certificates: %w", certs[0].Subject.CommonName, err)}
 	}
 	return certs[0], data, nil
+}
+
+// oidKeyUsage is the keyUsage extension (RFC 5280 4.2.1.3).
+var oidKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 15}
+
+// canSign tells why c may not sign certificates, as RFC 5280 has it and as
+// x509.Certificate.CheckSignatureFrom checks it: a CA accepted here whose
+// signatures fail that check would have every certificate it signs found
+// "not signed by the current CA", and re-issued, at every render.
+func canSign(c *x509.Certificate) error {
+	// 4.2.1.9: the cA boolean asserts that the key may verify certificate
+	// signatures; a certificate without basic constraints (v1 among them)
+	// is no CA.
+	if !c.BasicConstraintsValid {
+		return errors.New("it has no basic constraints marking it a CA")
+	}
+	if !c.IsCA {
+		return errors.New("its basic constraints say it is not a CA")
+	}
+	// 4.2.1.3: when keyUsage is present, keyCertSign must be set for the
+	// key to verify certificate signatures. An absent extension restricts
+	// nothing: openssl's default v3_ca leaves it out, and Go and OpenSSL
+	// accept such a CA.
+	if slices.ContainsFunc(c.Extensions, func(e pkix.Extension) bool { return e.Id.Equal(oidKeyUsage) }) &&
+		c.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return fmt.Errorf("its key usage lacks keyCertSign (it has %s)", keyUsageNames(c.KeyUsage))
+	}
+	return nil
+}
+
+// keyUsageNames writes a key usage with RFC 5280's names for its bits.
+func keyUsageNames(u x509.KeyUsage) string {
+	names := []string{"digitalSignature", "contentCommitment", "keyEncipherment", "dataEncipherment",
+		"keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly"}
+	var have []string
+	for i, n := range names {
+		if u&(1<<i) != 0 {
+			have = append(have, n)
+		}
+	}
+	if len(have) == 0 {
+		return "none"
+	}
+	return strings.Join(have, ", ")
 }
 
 type storedCert struct {

@@ -1,8 +1,12 @@
 package pki_test
 
 import (
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -280,5 +284,88 @@ func TestKeysOfEveryType(t *testing.T) {
 	}
 	if _, err := pki.GenerateKey("dsa-1024"); err == nil {
 		t.Error("GenerateKey accepted an unknown type")
+	}
+}
+
+// replaceCA stores a new self-signed CA made from tmpl, with its key, as a
+// CA made by hand (openssl) would be stored.
+func replaceCA(fsys fstest.MapFS, tmpl *x509.Certificate) error {
+	key, err := pki.GenerateKey("ecdsa-p256")
+	if err != nil {
+		return err
+	}
+	tmpl.SerialNumber = big.NewInt(1)
+	tmpl.NotBefore, tmpl.NotAfter = t0, t0.Add(10*365*day)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		return err
+	}
+	fsys[pki.CACertFile] = &fstest.MapFile{Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	fsys[pki.CAKeyFile] = &fstest.MapFile{Data: keyPEM}
+	return nil
+}
+
+func TestACAThatCannotSignIsRefused(t *testing.T) {
+	// Each of these CAs was accepted once, or refused in other words; a CA
+	// whose key usage lacks keyCertSign fails every CheckSignatureFrom, so
+	// each render re-issued every certificate "not signed by the current CA".
+	tests := []struct {
+		name string
+		ca   x509.Certificate
+		want string
+	}{
+		{"a CA whose key usage lacks keyCertSign", x509.Certificate{
+			Subject: pkix.Name{CommonName: "No CertSign CA"}, BasicConstraintsValid: true, IsCA: true,
+			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+		}, `"No CertSign CA" cannot sign certificates: its key usage lacks keyCertSign (it has digitalSignature, cRLSign)`},
+		{"a certificate whose basic constraints say it is not a CA", x509.Certificate{
+			Subject: pkix.Name{CommonName: "Leaf"}, BasicConstraintsValid: true, IsCA: false,
+			KeyUsage: x509.KeyUsageCertSign,
+		}, `"Leaf" cannot sign certificates: its basic constraints say it is not a CA`},
+		{"a certificate without basic constraints", x509.Certificate{
+			Subject:  pkix.Name{CommonName: "No Constraints"},
+			KeyUsage: x509.KeyUsageCertSign,
+		}, `"No Constraints" cannot sign certificates: it has no basic constraints marking it a CA`},
+	}
+	reqs := []pki.Request{req("postgres", "db")}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			reconcile(t, fsys, reqs, t0)
+			if err := replaceCA(fsys, &tc.ca); err != nil {
+				t.Fatal(err)
+			}
+			res, err := pki.Reconcile(fsys, caReq(), reqs, t0.Add(day))
+			var fe *pki.FileError
+			if !errors.As(err, &fe) {
+				if res != nil {
+					t.Errorf("events:\n%s", events(res))
+				}
+				t.Fatalf("got %v; want a *pki.FileError", err)
+			}
+			if fe.Path != pki.CACertFile || fe.Err.Error() != tc.want {
+				t.Errorf("error %q on %s; want %q on %s", fe.Err, fe.Path, tc.want, pki.CACertFile)
+			}
+		})
+	}
+}
+
+func TestACAWithoutAKeyUsageExtensionSigns(t *testing.T) {
+	// openssl's default v3_ca leaves keyUsage out; RFC 5280 4.2.1.3 then
+	// sets no restriction, and Go and OpenSSL verify its signatures.
+	fsys := fstest.MapFS{}
+	if err := replaceCA(fsys, &x509.Certificate{Subject: pkix.Name{CommonName: "openssl CA"}, BasicConstraintsValid: true, IsCA: true}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []pki.Request{req("postgres", "db")}
+	if got := events(reconcile(t, fsys, reqs, t0)); got != "issued postgres: no certificate yet" {
+		t.Errorf("events %q", got)
+	}
+	if got := events(reconcile(t, fsys, reqs, t0.Add(day))); got != "" {
+		t.Errorf("events %q on the second render; want the certificate reused", got)
 	}
 }
