@@ -349,8 +349,20 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (r
 	if t := KeyTypeOf(c.PublicKey); t != req.Key {
 		return fmt.Sprintf("key type changed from %s to %s", t, req.Key), ""
 	}
-	if added, removed := diff(c.DNSNames, req.DNSNames); len(added)+len(removed) > 0 || len(c.IPAddresses) > 0 {
-		return "dnsNames changed (" + describeDiff(added, removed) + ")", ""
+	// tlsgen issues DNS names only, so any stored IP address is one to drop.
+	var changed []string
+	if added, removed := diff(c.DNSNames, req.DNSNames); len(added)+len(removed) > 0 {
+		changed = append(changed, "dnsNames changed ("+describeDiff(added, removed)+")")
+	}
+	if len(c.IPAddresses) > 0 {
+		ips := make([]string, len(c.IPAddresses))
+		for i, ip := range c.IPAddresses {
+			ips[i] = ip.String()
+		}
+		changed = append(changed, "IP addresses changed ("+describeDiff(nil, ips)+")")
+	}
+	if len(changed) > 0 {
+		return strings.Join(changed, "; "), ""
 	}
 	left := c.NotAfter.Sub(now)
 	if left <= 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -170,6 +171,17 @@ func TestWhatChangesAStoredCertificate(t *testing.T) {
 				fsys[f.Path] = &fstest.MapFile{Data: f.Data}
 			}
 		}, `renewed postgres: not signed by the current CA "Other CA"`},
+		{"an IP address tlsgen does not issue re-issues, and says so", func(fsys fstest.MapFS, r *pki.Request) {
+			if err := signStored(fsys, *r, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }); err != nil {
+				panic(err)
+			}
+		}, "renewed postgres: IP addresses changed (-127.0.0.1)"},
+		{"an IP address and a dropped name are both told", func(fsys fstest.MapFS, r *pki.Request) {
+			if err := signStored(fsys, *r, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv6loopback} }); err != nil {
+				panic(err)
+			}
+			r.DNSNames = r.DNSNames[:1]
+		}, "renewed postgres: dnsNames changed (-localhost); IP addresses changed (-::1)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,6 +297,44 @@ func TestKeysOfEveryType(t *testing.T) {
 	if _, err := pki.GenerateKey("dsa-1024"); err == nil {
 		t.Error("GenerateKey accepted an unknown type")
 	}
+}
+
+// signStored re-signs what is stored for r with the stored CA and server
+// key, after edit changes a template copied from the stored certificate:
+// a certificate tlsgen did not issue itself, or issued under older rules.
+func signStored(fsys fstest.MapFS, r pki.Request, edit func(*x509.Certificate)) error {
+	caCerts, err := pki.ParseCerts(fsys[pki.CACertFile].Data)
+	if err != nil {
+		return err
+	}
+	caKey, err := pki.ParseKey(fsys[pki.CAKeyFile].Data)
+	if err != nil {
+		return err
+	}
+	key, err := pki.ParseKey(fsys[r.KeyFile].Data)
+	if err != nil {
+		return err
+	}
+	old, err := pki.ParseCerts(fsys[r.CertFile].Data)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: old[0].SerialNumber,
+		Subject:      old[0].Subject,
+		DNSNames:     old[0].DNSNames,
+		NotBefore:    old[0].NotBefore,
+		NotAfter:     old[0].NotAfter,
+		KeyUsage:     old[0].KeyUsage,
+		ExtKeyUsage:  old[0].ExtKeyUsage,
+	}
+	edit(tmpl)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCerts[0], key.Public(), caKey)
+	if err != nil {
+		return err
+	}
+	fsys[r.CertFile] = &fstest.MapFile{Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return nil
 }
 
 // replaceCA stores a new self-signed CA made from tmpl, with its key, as a
