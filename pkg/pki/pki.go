@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The R4 layout of the PKI directory.
@@ -43,10 +44,13 @@ type Request struct {
 	Name string
 	// CertFile, KeyFile and CAFile are paths in the PKI directory.
 	CertFile, KeyFile, CAFile string
-	CommonName                string
-	DNSNames                  []string
-	Key                       KeyType
-	Validity, RenewBefore     time.Duration
+	// CommonName is left out of the certificate when it is longer than
+	// RFC 5280 allows (see subjectCommonName): list it in DNSNames too,
+	// the names clients match.
+	CommonName            string
+	DNSNames              []string
+	Key                   KeyType
+	Validity, RenewBefore time.Duration
 }
 
 // Cert is a certificate ready to ship: reused or freshly issued.
@@ -361,6 +365,13 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (r
 		}
 		changed = append(changed, "IP addresses changed ("+describeDiff(nil, ips)+")")
 	}
+	// Certificates issued before subjectCommonName carry the long name
+	// some clients refuse. Otherwise the CN is not compared: clients match
+	// the DNS names, and a hand-made certificate with the right names and
+	// another CN is reused as it always was.
+	if utf8.RuneCountInString(c.Subject.CommonName) > ubCommonName {
+		changed = append(changed, fmt.Sprintf("commonName longer than %d characters (RFC 5280 ub-common-name)", ubCommonName))
+	}
 	if len(changed) > 0 {
 		return strings.Join(changed, "; "), ""
 	}
@@ -444,6 +455,29 @@ func createCA(req CARequest, key crypto.Signer, now time.Time) (*x509.Certificat
 	return x509.ParseCertificate(der)
 }
 
+// ubCommonName is RFC 5280's upper bound on a commonName, in characters
+// (Appendix A.1, ub-common-name INTEGER ::= 64). A Service's FQDN, or the
+// shared wildcard, passes it with a long namespace or Service name, and
+// some clients then refuse the certificate.
+const ubCommonName = 64
+
+// subjectCommonName is the CN of req's certificate: req.CommonName, or none
+// when it is longer than ub-common-name. The CN names the certificate for
+// people only: a client matches the host against the dNSName SANs and
+// looks at the CN only when there is none (RFC 6125 6.4.4; libpq's
+// verify-full and OpenSSL's X509_check_host, which Redis clients use, do
+// so; Go ignores the CN since 1.15), and every name is in DNSNames. So the
+// CN is left empty rather than replaced by the first DNS name that fits:
+// that would label the shared PostgreSQL certificate with one database's
+// Service. With an empty subject, RFC 5280 4.1.2.6 makes the SAN extension
+// critical, which x509.CreateCertificate does.
+func subjectCommonName(req Request) string {
+	if utf8.RuneCountInString(req.CommonName) > ubCommonName {
+		return ""
+	}
+	return req.CommonName
+}
+
 func issue(req Request, ca *x509.Certificate, caKey, key crypto.Signer, now time.Time) (*x509.Certificate, error) {
 	sn, err := serial()
 	if err != nil {
@@ -459,7 +493,7 @@ func issue(req Request, ca *x509.Certificate, caKey, key crypto.Signer, now time
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: req.CommonName},
+		Subject:      pkix.Name{CommonName: subjectCommonName(req)},
 		DNSNames:     req.DNSNames,
 		NotBefore:    now,
 		NotAfter:     notAfter,

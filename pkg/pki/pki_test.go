@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -417,5 +418,74 @@ func TestACAWithoutAKeyUsageExtensionSigns(t *testing.T) {
 	}
 	if got := events(reconcile(t, fsys, reqs, t0.Add(day))); got != "" {
 		t.Errorf("events %q on the second render; want the certificate reused", got)
+	}
+}
+
+// A name long enough to push a Service's FQDN past 64 characters.
+const longNS = "a-namespace-whose-name-is-long-enough"
+
+func TestACommonNameOver64CharactersIsLeftOutAndTheSANsKeepEveryName(t *testing.T) {
+	svc := "inventory-management-db-service"
+	fqdn := svc + "." + longNS + ".svc.cluster.local"
+	wildcard := "*." + longNS + "-and-longer.svc.cluster.local"
+	exactly64 := strings.Repeat("a", 64-len(".svc.cluster.local")) + ".svc.cluster.local"
+	tests := []struct {
+		name   string
+		cn     string
+		names  []string
+		wantCN string
+	}{
+		{"a Service FQDN over 64 characters", fqdn, []string{svc, svc + "." + longNS, svc + "." + longNS + ".svc", fqdn, "localhost"}, ""},
+		{"the shared wildcard over 64 characters", wildcard, []string{wildcard, "db", "localhost"}, ""},
+		{"a name of exactly 64 characters stays the common name", exactly64, []string{exactly64, "localhost"}, exactly64},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.cn) <= 64 && tc.wantCN == "" {
+				t.Fatalf("the test's name %q is not over 64 characters", tc.cn)
+			}
+			r := req("postgres", tc.names...)
+			r.CommonName = tc.cn
+			fsys := fstest.MapFS{}
+			c := reconcile(t, fsys, []pki.Request{r}, t0).Certs["postgres"].Cert
+			if c.Subject.CommonName != tc.wantCN {
+				t.Errorf("CommonName %q (%d characters), want %q", c.Subject.CommonName, len(c.Subject.CommonName), tc.wantCN)
+			}
+			if !slices.Equal(c.DNSNames, tc.names) {
+				t.Errorf("DNSNames %q, want %q", c.DNSNames, tc.names)
+			}
+			if err := c.VerifyHostname(tc.names[0]); err != nil {
+				t.Errorf("the certificate does not cover %s: %v", tc.names[0], err)
+			}
+			// RFC 5280 4.1.2.6: with an empty subject the SANs are critical.
+			for _, e := range c.Extensions {
+				if e.Id.Equal([]int{2, 5, 29, 17}) && e.Critical != (tc.wantCN == "") {
+					t.Errorf("subjectAltName critical %v with subject %q", e.Critical, c.Subject)
+				}
+			}
+			if got := events(reconcile(t, fsys, []pki.Request{r}, t0.Add(day))); got != "" {
+				t.Errorf("the next render re-issued: %s", got)
+			}
+		})
+	}
+}
+
+func TestAStoredCommonNameOver64CharactersIsRenewedOnce(t *testing.T) {
+	// Certificates issued before the rule carry the long name.
+	svc := "inventory-management-db-service"
+	fqdn := svc + "." + longNS + ".svc.cluster.local"
+	r := req("postgres", svc, fqdn)
+	r.CommonName = fqdn
+	fsys := fstest.MapFS{}
+	reconcile(t, fsys, []pki.Request{r}, t0)
+	if err := signStored(fsys, r, func(c *x509.Certificate) { c.Subject.CommonName = fqdn }); err != nil {
+		t.Fatal(err)
+	}
+	want := "renewed postgres: commonName longer than 64 characters (RFC 5280 ub-common-name)"
+	if got := events(reconcile(t, fsys, []pki.Request{r}, t0.Add(day))); got != want {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	if got := events(reconcile(t, fsys, []pki.Request{r}, t0.Add(2*day))); got != "" {
+		t.Errorf("the next render re-issued again: %s", got)
 	}
 }
