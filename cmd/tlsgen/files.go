@@ -1,97 +1,111 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
-	"syscall"
 
-	"github.com/bakery-ia/tlsgen/pkg/pki"
+	"github.com/bakery-ia/tlsgen/internal/store"
 	"github.com/bakery-ia/tlsgen/pkg/render"
 )
 
-// lockDir takes an exclusive lock on the PKI directory, creating it when
-// missing, so two renders cannot interleave their reads and writes. flock
-// on the directory itself leaves no lock file behind.
-func lockDir(dir string) (unlock func(), created bool, err error) {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		created = true
+// writeFS is where every write goes; tests put a file system there that
+// fails or stops after a given number of operations.
+var writeFS store.FS = store.OS{}
+
+// mkdirs creates dir and its missing parents with perm, and returns the
+// directories it created, outermost first, so that a render that stops
+// can remove them again.
+func mkdirs(dir string, perm fs.FileMode) (created []string, err error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, err
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := writeFS.Mkdir(missing[i], perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return created, err
+		}
+		created = append(created, missing[i])
 	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("locking %s: %w", dir, err)
-	}
-	return func() { f.Close() }, created, nil
+	return created, nil
 }
 
-// writeFile replaces path atomically: a temporary file in the same
-// directory, then rename, so a reader never sees half a key.
-func writeFile(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// removeEmpty removes the directories mkdirs created, innermost first,
+// where they are still empty.
+func removeEmpty(created []string) {
+	for i := len(created) - 1; i >= 0; i-- {
+		os.Remove(created[i]) // fails, as it should, on a directory that holds something
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
-// writePKI writes the files the PKI changed: keys 0600 in 0700 directories.
-func writePKI(dir string, files []pki.File) error {
-	for _, f := range files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+// lockDir creates dir when missing and takes the lock on it, so that two
+// renders cannot interleave their reads and writes; a second one waits.
+// what names the directory in messages.
+func lockDir(dir, what string, perm fs.FileMode) (unlock func(), created []string, err error) {
+	created, err = mkdirs(dir, perm)
+	if err != nil {
+		removeEmpty(created)
+		return nil, nil, &inputError{err: fmt.Errorf("%s: cannot create %s: %w", dir, what, errors.Unwrap(err))}
+	}
+	unlock, err = store.Lock(dir)
+	if err != nil {
+		removeEmpty(created)
+		return nil, nil, &inputError{err: fmt.Errorf("%s: cannot lock %s: %w", dir, what, err)}
+	}
+	return unlock, created, nil
+}
+
+// fixModes tightens what tlsgen owns in the PKI directory: every directory
+// to 0700 and every private key to 0600. It returns a warning for each file
+// it changed: a key others could read may have been copied.
+func fixModes(dir string, keys map[string]bool) (warnings []string, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
-		mode := fs.FileMode(0o644)
-		if f.Private {
-			mode = 0o600
+		rel, _ := filepath.Rel(dir, p)
+		var want fs.FileMode
+		switch {
+		case d.IsDir():
+			want = 0o700
+		case d.Type().IsRegular() && keys[filepath.ToSlash(rel)]:
+			want = 0o600
+		default:
+			return nil
 		}
-		if err := writeFile(p, f.Data, mode); err != nil {
-			return fmt.Errorf("writing %s: %w", p, err)
+		info, err := d.Info()
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		if have := info.Mode().Perm(); have&^want != 0 {
+			if err := writeFS.Chmod(p, want); err != nil {
+				return err
+			}
+			what := "the private key"
+			if d.IsDir() {
+				what = "the PKI directory"
+			}
+			warnings = append(warnings, fmt.Sprintf("%s: %s was %04o, readable by others; set to %04o", p, what, have, want))
+		}
+		return nil
+	})
+	return warnings, err
 }
 
-// checkOwned refuses an output directory that holds files tlsgen did not
-// write: tlsgen removes what it no longer renders, and must never remove
-// someone else's file.
-func checkOwned(dir string) error {
-	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-		return invalid("give -o a new or empty directory", "%s: is a file, not a directory", dir)
-	}
+// checkOwned refuses an output directory that holds anything tlsgen did
+// not write: tlsgen replaces the directory, and must never remove someone
+// else's file. It looks at each entry's type before opening it (a named
+// pipe would block, /dev/zero never end) and reads a regular file's first
+// line only. name is dir as the user wrote it.
+func checkOwned(dir, name string) error {
+	const shown = 3
 	var foreign []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -103,88 +117,62 @@ func checkOwned(dir string) error {
 		if d.IsDir() {
 			return nil
 		}
-		data, err := os.ReadFile(p)
-		if err != nil || !d.Type().IsRegular() || !ownedBy(data) {
-			rel, _ := filepath.Rel(dir, p)
-			foreign = append(foreign, rel)
+		if d.Type().IsRegular() && hasHeader(p) {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		foreign = append(foreign, rel)
+		if len(foreign) > shown {
+			return fs.SkipAll
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return &inputError{err: fmt.Errorf("%s: %w", name, err)}
+	}
+	if len(foreign) > shown {
+		foreign = append(foreign[:shown], "and more")
 	}
 	if len(foreign) > 0 {
-		shown := foreign
-		if len(shown) > 3 {
-			shown = append(shown[:3:3], fmt.Sprintf("and %d more", len(foreign)-3))
-		}
 		return invalid("tlsgen owns its output directory: give -o a new or empty directory",
-			"%s: holds files tlsgen did not write (%s); refusing to write there", dir, strings.Join(shown, ", "))
+			"%s: holds files tlsgen did not write (%s); refusing to write there", name, strings.Join(foreign, ", "))
 	}
 	return nil
 }
 
-// checkTargets refuses a tree whose files would land on something that is
-// not a regular file (a directory named like a Secret, a symlink): writeTree
-// would fail there half-way, after the PKI and the other files were written.
-func checkTargets(dir string, tree render.Tree) error {
+// hasHeader reports whether the regular file p starts with the line every
+// file tlsgen writes starts with.
+func hasHeader(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, len(render.Header))
+	_, err = io.ReadFull(f, buf)
+	return err == nil && string(buf) == render.Header
+}
+
+// checkTargets refuses a tree whose files would land where something that
+// is not a regular file stands (a directory named like a Secret): it is
+// someone else's, even when empty.
+func checkTargets(dir, name string, tree render.Tree) error {
 	for _, f := range tree {
 		st, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
 		if err == nil && !st.Mode().IsRegular() {
 			return invalid("tlsgen owns its output directory: give -o a new or empty directory",
-				"%s: %s is not a regular file, and tlsgen writes a file there; refusing to write there", dir, f.Path)
+				"%s: %s is not a regular file, and tlsgen writes a file there; refusing to write there", name, f.Path)
 		}
 	}
 	return nil
 }
 
-// writeTree makes dir hold exactly tree: unchanged files are left alone,
-// changed ones replaced atomically, and files tlsgen wrote but no longer
-// renders (a database dropped from the inventory) removed.
-func writeTree(dir string, tree render.Tree) (changed, removed int, err error) {
-	want := map[string]bool{}
-	for _, f := range tree {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		want[p] = true
-		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, f.Data) {
-			continue
-		}
-		mode := fs.FileMode(0o644)
-		if strings.HasPrefix(f.Path, "secrets/") {
-			mode = 0o600 // they hold private keys
-		}
-		if err := writeFile(p, f.Data, mode); err != nil {
-			return changed, removed, fmt.Errorf("writing %s: %w", p, err)
-		}
-		changed++
+// writeError says which directory a write failed in. A directory tlsgen may
+// not write is invalid input (exit 2); a full disk is a failure (exit 1).
+func writeError(what, dir string, err error) error {
+	err = fmt.Errorf("writing %s %s: %w", what, dir, err)
+	if errors.Is(err, fs.ErrPermission) {
+		return &inputError{err: err}
 	}
-	var stale, dirs []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			dirs = append(dirs, p)
-		} else if !want[p] {
-			stale = append(stale, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return changed, removed, err
-	}
-	for _, p := range stale {
-		if err := os.Remove(p); err != nil {
-			return changed, removed, err
-		}
-		removed++
-	}
-	// Deepest first, so emptied parents go too; Remove fails on a non-empty one.
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	for _, d := range slices.Compact(dirs) {
-		if d != dir {
-			os.Remove(d)
-		}
-	}
-	return changed, removed, nil
+	return err
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
-	"github.com/bakery-ia/tlsgen/pkg/model"
+	"github.com/bakery-ia/tlsgen/internal/store"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
 	"github.com/bakery-ia/tlsgen/pkg/render"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -21,28 +20,26 @@ type renderCmd struct {
 }
 
 // Run reads the inventory, reconciles the PKI state, renders and builds in
-// memory, and only then writes: bad input leaves nothing half-written.
-func (c *renderCmd) Run(u *ui) error {
+// memory, and only then writes: bad input leaves nothing half-written. The
+// overlay is staged beside -o before the PKI changes, so a directory tlsgen
+// cannot write stops the render before a key is renewed; the PKI changes as
+// one transaction, and the overlay is swapped in last. A crash at any point
+// leaves each the old state or the new one, and the next render finishes
+// or discards what was left.
+func (c *renderCmd) Run(u *ui) (err error) {
 	p, err := load(c.File, c.PKI)
 	if err != nil {
 		return err
 	}
+	var out string
 	if c.Out != "" {
-		if err := checkOwned(c.Out); err != nil {
+		if out, err = p.outDir(c.Out); err != nil {
 			return err
 		}
 	}
-	unlock, created, err := lockDir(p.pkiDir)
-	if err != nil {
+	if err := p.checkBase(); err != nil {
 		return err
 	}
-	defer unlock()
-	done := false
-	defer func() {
-		if created && !done {
-			os.Remove(p.pkiDir) // only if still empty
-		}
-	}()
 
 	// The overlay is built only for stdout: kustomize's strategic merge
 	// costs several times the rest of a render. The base is checked for what
@@ -57,18 +54,69 @@ func (c *renderCmd) Run(u *ui) error {
 			"%s: base %s: %w", c.File, p.base, err)
 	}
 
+	// Directories this render created go again if it stops.
+	var created []string
+	defer func() {
+		if err != nil {
+			removeEmpty(created)
+		}
+	}()
+	// Locks are taken in one order, the output directory's then the PKI's,
+	// so two renders cannot wait for each other. The output directory is
+	// locked through its parent: the directory itself is replaced.
+	if c.Out != "" {
+		unlock, made, err := lockDir(filepath.Dir(out), "the output directory's parent", 0o755)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		created = append(created, made...)
+		notes, err := store.RecoverTree(writeFS, out)
+		for _, n := range notes {
+			u.say("%s: %s", c.Out, n)
+		}
+		if err != nil {
+			return writeError("the overlay", c.Out, err)
+		}
+		if err := checkOwned(out, c.Out); err != nil {
+			return err
+		}
+	}
+	unlock, made, err := lockDir(p.pkiDir, "the PKI directory", 0o700)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	created = append(created, made...)
+	notes, err := store.RecoverPKI(writeFS, p.pkiDir)
+	for _, n := range notes {
+		u.say("%s: %s", p.pkiDir, n)
+	}
+	if err != nil {
+		return writeError("the PKI directory", p.pkiDir, err)
+	}
+
 	ca, reqs := render.Requests(p.inv)
+	keys := map[string]bool{pki.CAKeyFile: true}
+	for _, r := range reqs {
+		keys[r.KeyFile] = true
+	}
+	modeWarnings, err := fixModes(p.pkiDir, keys)
+	if err != nil {
+		return writeError("the PKI directory", p.pkiDir, err)
+	}
+	warnings = append(warnings, modeWarnings...)
 	state, err := pki.Reconcile(os.DirFS(p.pkiDir), ca, reqs, c.At.now())
 	if err != nil {
 		return pkiError(p.pkiDir, err)
 	}
 
 	// Without -o the tree is built as if it stood beside the inventory.
-	out := c.Out
-	if out == "" {
-		out = filepath.Join(filepath.Dir(c.File), ".tlsgen-build")
+	treeDir := out
+	if c.Out == "" {
+		treeDir = filepath.Join(filepath.Dir(c.File), ".tlsgen-build")
 	}
-	base, err := relSlash(out, p.base)
+	base, err := relSlash(treeDir, p.base)
 	if err != nil {
 		return err
 	}
@@ -76,18 +124,32 @@ func (c *renderCmd) Run(u *ui) error {
 	if err != nil {
 		return err
 	}
-	if c.Out != "" {
-		if err := checkTargets(c.Out, tree); err != nil {
+	var built []byte
+	var staged *store.Staged
+	if c.Out == "" {
+		m, err := render.Build(filesys.MakeFsOnDisk(), treeDir, tree)
+		if err != nil {
+			return fmt.Errorf("building the overlay: %w", err)
+		}
+		if built, err = m.AsYaml(); err != nil {
 			return err
+		}
+	} else {
+		if err := checkTargets(out, c.Out, tree); err != nil {
+			return err
+		}
+		if staged, err = store.StageTree(writeFS, out, treeFiles(tree)); err != nil {
+			return writeError("the overlay", c.Out, err)
 		}
 	}
 	for _, w := range append(warnings, state.Warnings...) {
 		u.warn(w)
 	}
-	if err := writePKI(p.pkiDir, state.Writes); err != nil {
-		return err
+	if err := store.CommitPKI(writeFS, p.pkiDir, pkiFiles(state.Writes)); err != nil {
+		staged.Abort()
+		return writeError("the PKI directory", p.pkiDir, err)
 	}
-	done = true
+	created = nil // the PKI directory holds what was issued
 	for _, e := range state.Events {
 		u.say("%s", e)
 		if e.Name == "ca" && e.Action == "created" {
@@ -95,67 +157,36 @@ func (c *renderCmd) Run(u *ui) error {
 		}
 	}
 	if c.Out == "" {
-		built, err := render.Build(filesys.MakeFsOnDisk(), out, tree)
-		if err != nil {
-			return fmt.Errorf("building the overlay: %w", err)
-		}
-		yaml, err := built.AsYaml()
-		if err != nil {
-			return err
-		}
-		_, err = u.stdout.Write(yaml)
+		_, err = u.stdout.Write(built)
 		return err
 	}
-	changed, removed, err := writeTree(c.Out, tree)
-	if err != nil {
-		return err
+	if err := staged.Commit(); err != nil {
+		return writeError("the overlay", c.Out, err)
+	}
+	changed, removed := 0, 0
+	if staged != nil {
+		changed, removed = staged.Changed, staged.Removed
 	}
 	u.say("%s: %d files, %d changed, %d removed", c.Out, len(tree), changed, removed)
 	return nil
 }
 
-// project is an inventory with its paths resolved.
-type project struct {
-	inv          *model.Inventory
-	base, pkiDir string
+// treeFiles are the overlay's files for the store: Secrets hold private
+// keys.
+func treeFiles(tree render.Tree) []store.File {
+	files := make([]store.File, len(tree))
+	for i, f := range tree {
+		files[i] = store.File{Path: f.Path, Data: f.Data, Private: strings.HasPrefix(f.Path, "secrets/")}
+	}
+	return files
 }
 
-// load reads and validates the inventory and checks that its base is a
-// kustomization. Paths in the inventory are relative to its file.
-func load(file, pkiFlag string) (*project, error) {
-	if st, err := os.Stat(file); err == nil && st.IsDir() {
-		return nil, invalid("pass the inventory with -f FILE", "%s: is a directory, not an inventory file", file)
+func pkiFiles(writes []pki.File) []store.File {
+	files := make([]store.File, len(writes))
+	for i, f := range writes {
+		files[i] = store.File(f)
 	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, invalid("pass the inventory with -f FILE", "%s: no such inventory file", file)
-		}
-		return nil, &inputError{err: err}
-	}
-	inv, err := model.Parse(file, data)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Dir(file)
-	p := &project{inv: inv, base: filepath.Join(dir, inv.Base), pkiDir: filepath.Join(dir, inv.PKI.Dir)}
-	if pkiFlag != "" {
-		p.pkiDir = pkiFlag
-	}
-	if st, err := os.Stat(p.base); err != nil || !st.IsDir() {
-		return nil, invalid("base is relative to the inventory file", "%s: base: %s is not a directory", file, p.base)
-	}
-	found := false
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		if _, err := os.Stat(filepath.Join(p.base, name)); err == nil {
-			found = true
-		}
-	}
-	if !found {
-		return nil, invalid("the base must be a kustomize directory: kustomization.yaml listing its resources",
-			"%s: base: %s has no kustomization.yaml", file, p.base)
-	}
-	return p, nil
+	return files
 }
 
 // pkiError puts the PKI directory in front of a file the PKI could not use.
@@ -182,6 +213,3 @@ func relSlash(from, to string) (string, error) {
 	}
 	return filepath.ToSlash(rel), nil
 }
-
-// ownedBy reports whether data is a file tlsgen wrote.
-func ownedBy(data []byte) bool { return bytes.HasPrefix(data, []byte(render.Header)) }

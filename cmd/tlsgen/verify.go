@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,21 +45,11 @@ func (c *verifyCmd) Run(u *ui) error {
 	if c.Timeout <= 0 {
 		return invalid("", "--timeout %s: must be positive", c.Timeout)
 	}
-	data, err := os.ReadFile(c.File)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return invalid("pass the inventory with -f FILE", "%s: no such inventory file", c.File)
-		}
-		return &inputError{err: err}
-	}
-	inv, err := model.Parse(c.File, data)
+	p, err := load(c.File, c.PKI)
 	if err != nil {
 		return err
 	}
-	pkiDir := filepath.Join(filepath.Dir(c.File), inv.PKI.Dir)
-	if c.PKI != "" {
-		pkiDir = c.PKI
-	}
+	inv, pkiDir := p.inv, p.pkiDir
 	caFile := filepath.Join(pkiDir, filepath.FromSlash(pki.CACertFile))
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {
@@ -105,8 +96,11 @@ func selectTargets(inv *model.Inventory, flags []string) ([]verify.Target, error
 	for _, f := range flags {
 		name, addr, ok := strings.Cut(f, "=")
 		host, port, err := net.SplitHostPort(addr)
-		if !ok || name == "" || err != nil || host == "" || port == "" {
-			return nil, invalid("write --target auth-db=127.0.0.1:15432", "--target %q: expected NAME=HOST:PORT", f)
+		if n, perr := strconv.Atoi(port); perr != nil || n < 1 || n > 65535 {
+			err = fmt.Errorf("port %q", port)
+		}
+		if !ok || name == "" || err != nil || host == "" {
+			return nil, invalid("write --target auth-db=127.0.0.1:15432", "--target %q: expected NAME=HOST:PORT with a port from 1 to 65535", f)
 		}
 		i := slices.Index(names, name)
 		if i < 0 {

@@ -1,0 +1,144 @@
+// Package store writes the PKI directory and the overlay tree so that a
+// crash, a kill or a full disk at any moment leaves the old state or the new
+// one, never a mix and never a lost key.
+//
+// Both writers stage everything first, durably, where no reader looks, and
+// then make it visible with renames:
+//   - the PKI directory through a redo log: the new files are written under
+//     .tlsgen-txn/, which is renamed to .tlsgen-commit/ (the commit point),
+//     and then moved into place one by one; RecoverPKI finishes a committed
+//     transaction and discards an uncommitted one, so a certificate and its
+//     key always change together;
+//   - the overlay as a whole: a complete sibling directory is written and
+//     then swapped in with one atomic exchange of the two directories, so a
+//     reader of the directory, Git included, sees the old tree or the new.
+//
+// All writes go through FS, so tests can stop the writer after any
+// operation (a kill) or fail a write (a full disk).
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// FS is every operation that changes the file system. Reads go to the os
+// package directly: they cannot leave anything half-done.
+type FS interface {
+	// WriteFile creates name, which must not exist, writes data, and syncs it.
+	WriteFile(name string, data []byte, perm fs.FileMode) error
+	Mkdir(name string, perm fs.FileMode) error
+	Rename(oldpath, newpath string) error
+	// Exchange swaps two paths atomically; errors.ErrUnsupported when the
+	// file system cannot.
+	Exchange(a, b string) error
+	Link(oldname, newname string) error
+	Remove(name string) error
+	RemoveAll(name string) error
+	Chmod(name string, mode fs.FileMode) error
+	// SyncDir makes the entries of a directory (renames, new files) durable.
+	SyncDir(name string) error
+}
+
+// OS is the real file system.
+type OS struct{}
+
+func (OS) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	// The umask must not widen or narrow what tlsgen means: keys 0600.
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (OS) Mkdir(name string, perm fs.FileMode) error {
+	if err := os.Mkdir(name, perm); err != nil {
+		return err
+	}
+	return os.Chmod(name, perm) // past the umask
+}
+
+func (OS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+func (OS) Exchange(a, b string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		return errors.ErrUnsupported
+	}
+	if err != nil {
+		return &os.LinkError{Op: "exchange", Old: a, New: b, Err: err}
+	}
+	return nil
+}
+
+func (OS) Link(oldname, newname string) error        { return os.Link(oldname, newname) }
+func (OS) Remove(name string) error                  { return os.Remove(name) }
+func (OS) RemoveAll(name string) error               { return os.RemoveAll(name) }
+func (OS) Chmod(name string, mode fs.FileMode) error { return os.Chmod(name, mode) }
+
+func (OS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// exists reports whether p exists, without following a final symlink.
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// mkdirAll creates dir and its missing parents with perm, through fsys.
+func mkdirAll(fsys FS, dir string, perm fs.FileMode) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: unix.ENOTDIR}
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(fsys, parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := fsys.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// Lock takes an exclusive lock on the directory dir, which must exist,
+// waiting for another tlsgen that holds it. flock on the directory itself
+// leaves no lock file behind. The lock goes with the process: a killed
+// render holds none.
+func Lock(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	return func() { f.Close() }, nil
+}
