@@ -92,8 +92,8 @@ func Parse(file string, data []byte) (*Inventory, error) {
 		}
 		return nil, &Error{File: file, Errs: append(unknown, field.Invalid(nil, nil, err.Error()))}
 	}
-	inv.setDefaults()
-	if errs := append(unknown, inv.validate()...); len(errs) > 0 {
+	d := inv.setDefaults()
+	if errs := append(unknown, inv.validate(d)...); len(errs) > 0 {
 		return nil, &Error{File: file, Errs: errs}
 	}
 	// Output never depends on the order the file lists databases in.

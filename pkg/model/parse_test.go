@@ -316,6 +316,21 @@ func TestParseErrors(t *testing.T) {
 			want:  []string{`inv.yaml: postgres.databases[0].service: "1auth" is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters)`},
 		},
 		{
+			name:  "a default service from a name that starts with a digit says it is the default",
+			input: head + "postgres:\n  databases:\n  - name: auth-db\n  - name: 1db\n",
+			want:  []string{`inv.yaml: postgres.databases[1].service: "1db-service" (the default, from name "1db") is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters); set service`},
+		},
+		{
+			name:  "a default service pushed past 63 characters by its suffix says it is the default",
+			input: head + "postgres:\n  databases:\n  - name: " + strings.Repeat("a", 60) + "\n",
+			want:  []string{`inv.yaml: postgres.databases[0].service: "` + strings.Repeat("a", 60) + `-service" (the default, from name "` + strings.Repeat("a", 60) + `") is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters); set service`},
+		},
+		{
+			name:  "a default service that is already used says it is the default",
+			input: head + "postgres:\n  databases:\n  - {name: a, service: b-service}\n  - name: b\n",
+			want:  []string{`inv.yaml: postgres.databases[1].service: "b-service" (the default, from name "b") is already used by postgres.databases[0].service (Service names must be unique)`},
+		},
+		{
 			name:  "two databases sharing a service",
 			input: head + "postgres:\n  databases:\n  - {name: a, service: db}\n  - {name: b, service: db}\n",
 			want:  []string{`inv.yaml: postgres.databases[1].service: "db" is already used by postgres.databases[0].service (Service names must be unique)`},
@@ -515,6 +530,30 @@ func TestParseErrors(t *testing.T) {
 			name:  "a redis Service that is not a DNS-1035 label",
 			input: head + "redis:\n  service: Redis.Service\n  passwordSecret: {name: s, key: k}\n",
 			want:  []string{`inv.yaml: redis.service: "Redis.Service" is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters)`},
+		},
+		{
+			name:  "a default redis Service from a name that starts with a digit says it is the default",
+			input: head + "redis:\n  name: 1cache\n  passwordSecret: {name: s, key: k}\n",
+			want:  []string{`inv.yaml: redis.service: "1cache-service" (the default, from name "1cache") is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters); set service`},
+		},
+		{
+			name:  "a bad redis name is told once, not again through the Service and container named after it",
+			input: head + "redis:\n  name: Cache_1\n  passwordSecret: {name: s, key: k}\n",
+			want:  []string{`inv.yaml: redis.name: "Cache_1" is not a valid DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`},
+		},
+		{
+			name:  "a bad redis name with a service and container given reports those too",
+			input: head + "redis:\n  name: Cache_1\n  service: 1cache\n  container: Cache\n  passwordSecret: {name: s, key: k}\n",
+			want: []string{
+				`inv.yaml: redis.name: "Cache_1" is not a valid DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+				`inv.yaml: redis.service: "1cache" is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters)`,
+				`inv.yaml: redis.container: "Cache" is not a valid DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+			},
+		},
+		{
+			name:  "a default redis Service that a database uses says it is the default",
+			input: head + "postgres:\n  databases: [{name: a, service: redis-service}]\n" + redisBlock,
+			want:  []string{`inv.yaml: redis.service: "redis-service" (the default, from name "redis") is already used by postgres.databases[0].service (Service names must be unique)`},
 		},
 		{
 			name:  "a redis Service that is also a database's Service",

@@ -9,10 +9,31 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func (inv *Inventory) setDefaults() {
+// derived holds the values setDefaults made from another field, by field
+// path, with that field: a message about a value the user never wrote says
+// where it came from, `"1db-service" (the default, from name "1db")`.
+type derived map[string]string
+
+// shown quotes v, the value at p, and says when it is a derived default.
+func (d derived) shown(p *field.Path, v string) string {
+	if from, ok := d[p.String()]; ok {
+		return fmt.Sprintf("%q (the default, from %s)", v, from)
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+func (inv *Inventory) setDefaults() derived {
+	d := derived{}
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
+		}
+	}
+	// deriveFrom defaults *s to v, made from the field named from at p.
+	deriveFrom := func(p *field.Path, s *string, v, from, fromValue string) {
+		if *s == "" {
+			*s = v
+			d[p.String()] = fmt.Sprintf("%s %q", from, fromValue)
 		}
 	}
 	def(&inv.ClusterDomain, DefaultClusterDomain)
@@ -33,7 +54,7 @@ func (inv *Inventory) setDefaults() {
 		def(&pg.ConfigMapName, DefaultConfigMapName)
 		for i := range pg.Databases {
 			db := &pg.Databases[i]
-			def(&db.Service, db.Name+"-service")
+			deriveFrom(field.NewPath("postgres", "databases").Index(i).Child("service"), &db.Service, db.Name+"-service", "name", db.Name)
 			if pg.Certificates == PerDatabase {
 				db.SecretName = db.Name + "-tls"
 			} else {
@@ -43,10 +64,12 @@ func (inv *Inventory) setDefaults() {
 	}
 	if r := inv.Redis; r != nil {
 		def(&r.Name, DefaultRedisName)
-		def(&r.Service, r.Name+"-service")
-		def(&r.Container, r.Name)
+		p := field.NewPath("redis")
+		deriveFrom(p.Child("service"), &r.Service, r.Name+"-service", "name", r.Name)
+		deriveFrom(p.Child("container"), &r.Container, r.Name, "name", r.Name)
 		def(&r.SecretName, DefaultRedisSecret)
 	}
+	return d
 }
 
 // RunAsUID returns the user and group the PostgreSQL image runs as: 70 in the
@@ -61,7 +84,9 @@ func (pg *Postgres) RunAsUID() int64 {
 	return 999
 }
 
-func (inv *Inventory) validate() field.ErrorList {
+// validate checks the inventory after setDefaults, which says in d which
+// values it derived from other fields.
+func (inv *Inventory) validate(d derived) field.ErrorList {
 	var errs field.ErrorList
 	if inv.APIVersion != APIVersion {
 		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), inv.APIVersion, fmt.Sprintf("%q is not %q", inv.APIVersion, APIVersion)))
@@ -116,7 +141,7 @@ func (inv *Inventory) validate() field.ErrorList {
 			return
 		}
 		if prev, ok := seen[name]; ok {
-			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("%q is already used by %s (%s names must be unique)", name, prev, what)))
+			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("%s is already used by %s (%s names must be unique)", d.shown(p, name), prev, what)))
 			return
 		}
 		seen[name] = p
@@ -153,7 +178,7 @@ func (inv *Inventory) validate() field.ErrorList {
 				continue // its service and Secret would only repeat the news
 			}
 			claim(deployments, dp.Child("name"), db.Name, "Deployment")
-			errs = append(errs, service(dp.Child("service"), db.Service)...)
+			errs = append(errs, service(dp.Child("service"), db.Service, d)...)
 			claim(services, dp.Child("service"), db.Service, "Service")
 			if pg.Certificates == PerDatabase {
 				claim(secrets, dp.Child("name"), db.SecretName, "Secret")
@@ -162,15 +187,26 @@ func (inv *Inventory) validate() field.ErrorList {
 	}
 	if r := inv.Redis; r != nil {
 		p := field.NewPath("redis")
-		errs = append(errs, label(p.Child("name"), r.Name)...)
+		badName := label(p.Child("name"), r.Name)
+		errs = append(errs, badName...)
+		// A Service or container named after a bad name would only repeat
+		// the news.
+		fromBadName := func(f string) bool {
+			_, ok := d[p.Child(f).String()]
+			return ok && len(badName) > 0
+		}
 		_, dup := deployments[r.Name]
 		claim(deployments, p.Child("name"), r.Name, "Deployment")
-		if ss := service(p.Child("service"), r.Service); len(ss) > 0 {
-			errs = append(errs, ss...)
-		} else if !dup { // a clash of defaults would only repeat the news
-			claim(services, p.Child("service"), r.Service, "Service")
+		if !fromBadName("service") {
+			if ss := service(p.Child("service"), r.Service, d); len(ss) > 0 {
+				errs = append(errs, ss...)
+			} else if !dup { // a clash of defaults would only repeat the news
+				claim(services, p.Child("service"), r.Service, "Service")
+			}
 		}
-		errs = append(errs, label(p.Child("container"), r.Container)...)
+		if !fromBadName("container") {
+			errs = append(errs, label(p.Child("container"), r.Container)...)
+		}
 		errs = append(errs, subdomain(p.Child("secretName"), r.SecretName)...)
 		claim(secrets, p.Child("secretName"), r.SecretName, "Secret")
 		if r.PasswordSecret.Name == "" {
@@ -209,9 +245,17 @@ func label(p *field.Path, v string) field.ErrorList {
 	return nil
 }
 
-func service(p *field.Path, v string) field.ErrorList {
+// service checks a Service name. A default made from a name that is a fine
+// DNS-1123 label may still fail (1db-service starts with a digit; a name of
+// 56 characters or more leaves no room for -service): the message then
+// says so, and that the way out is to set service.
+func service(p *field.Path, v string, d derived) field.ErrorList {
 	if msgs := validation.IsDNS1035Label(v); len(msgs) > 0 {
-		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("%q is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters)", v))}
+		msg := fmt.Sprintf("%s is not a valid Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters)", d.shown(p, v))
+		if _, ok := d[p.String()]; ok {
+			msg += "; set service"
+		}
+		return field.ErrorList{field.Invalid(p, v, msg)}
 	}
 	return nil
 }
