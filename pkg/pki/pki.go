@@ -27,6 +27,10 @@ const (
 	CAKeyFile  = "ca/ca-key.pem"
 )
 
+// newCA is how to replace the CA: Reconcile creates one when ca/ holds
+// none, and every certificate the old one signed is then re-issued.
+const newCA = "move ca/ away to start a new CA that every client must then trust"
+
 // Day is the unit reasons are written in.
 const Day = 24 * time.Hour
 
@@ -157,7 +161,7 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 	}
 	if caCert != nil && caKey == nil && len(due) > 0 {
 		r := reqs[due[0]]
-		return nil, &FileError{CAKeyFile, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or move ca/ away to start a new CA that every client must then trust", r.Name, reasons[due[0]])}
+		return nil, &FileError{CAKeyFile, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or %s", r.Name, reasons[due[0]], newCA)}
 	}
 
 	// One round of key generation for the CA and every due certificate.
@@ -383,7 +387,7 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (r
 		// A certificate cannot outlive its CA: when the CA expires first,
 		// a new certificate would expire no later, so keep it and warn.
 		if !ca.NotAfter.After(c.NotAfter) {
-			return "", fmt.Sprintf("%s: expires in %s with the CA; rotate the CA (tlsgen rotate --ca)", req.Name, formatDuration(left))
+			return "", fmt.Sprintf("%s: expires in %s with the CA; rotate the CA: %s", req.Name, formatDuration(left), newCA)
 		}
 		return fmt.Sprintf("expires in %s, renewBefore %s", formatDuration(left), formatDuration(req.RenewBefore)), ""
 	}
