@@ -99,13 +99,13 @@ func (p *project) outDir(out string) (string, error) {
 		return "", &inputError{err: fmt.Errorf("-o %s: %w", out, err)}
 	}
 	// The nearest part of the path that exists must be a directory.
-	for d := real; ; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err == nil {
-			if !st.IsDir() {
-				if d == real {
-					return "", invalid("give -o a new or empty directory", "%s: is a file, not a directory", out)
-				}
+	for d := filepath.Clean(out); ; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil {
+			switch {
+			case st.IsDir():
+			case d == filepath.Clean(out):
+				return "", invalid("give -o a new or empty directory", "%s: is a file, not a directory", out)
+			default:
 				return "", invalid("give -o a new or empty directory", "%s: %s is a file, not a directory", out, d)
 			}
 			break
