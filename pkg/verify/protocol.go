@@ -130,7 +130,10 @@ func redisPlaintext(conn net.Conn) (refused bool, detail string) {
 	if line == "" {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return true, "no reply to a plaintext PING"
+			// A timeout is not a refusal: a loaded server, or a proxy, may
+			// simply not have answered yet. A TLS-only port closes the
+			// connection on the first byte that is not a TLS record.
+			return false, "no reply to a plaintext PING before the timeout, and the connection stayed open (expected Redis to close it: --port 0, TLS only)"
 		}
 		return true, fmt.Sprintf("no reply to a plaintext PING (%v)", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -98,4 +99,40 @@ func TestAServerThatAcceptsAVersionBelowTheMinimumFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Redis that hears a plaintext PING and says nothing, keeping the
+// connection open, has not refused it: a timeout is not an answer (issue 7).
+func TestASilentServerIsNotARefusal(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // read everything, answer nothing, close late
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
+	inv := gen.Inventory()
+	target := verify.Targets(inv)[2]
+	target.Addr = l.Addr().String()
+	results := verify.Probe(context.Background(), target, verify.Options{Now: time.Now(), Timeout: 300 * time.Millisecond})
+	for _, r := range results {
+		if r.Check == verify.CheckPlaintext {
+			if r.Status != verify.Fail || !strings.Contains(r.Detail, "before the timeout") {
+				t.Errorf("plaintext: %s %q, want a failure that says the server did not answer", r.Status, r.Detail)
+			}
+			return
+		}
+	}
+	t.Fatalf("no plaintext check in %+v", results)
 }
