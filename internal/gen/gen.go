@@ -24,7 +24,7 @@ func YAML(opts ...Option) []byte {
 		Base:       "base",
 		PKI: model.PKI{
 			CA:     model.CA{CommonName: "Test CA", Key: model.ECDSAP256, Validity: model.Duration{Text: "10y"}},
-			Server: model.Server{Key: model.ECDSAP256, Validity: model.Duration{Text: "3y"}, RenewBefore: model.Duration{Text: "90d"}},
+			Server: model.Certs{Key: model.ECDSAP256, Validity: model.Duration{Text: "3y"}, RenewBefore: model.Duration{Text: "90d"}},
 		},
 		Postgres: &model.Postgres{Databases: []model.Database{{Name: "auth-db"}, {Name: "tenant-db"}}},
 		Redis:    &model.Redis{PasswordSecret: model.SecretKeyRef{Name: "bakery-ia-secrets", Key: "REDIS_PASSWORD"}},

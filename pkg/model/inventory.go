@@ -27,7 +27,7 @@ type Inventory struct {
 type PKI struct {
 	Dir    string `json:"dir,omitempty"`
 	CA     CA     `json:"ca"`
-	Server Server `json:"server"`
+	Server Certs  `json:"server"`
 }
 
 // CA describes the private certificate authority.
@@ -37,8 +37,8 @@ type CA struct {
 	Validity   Duration `json:"validity"`
 }
 
-// Server describes every server certificate tlsgen issues.
-type Server struct {
+// Certs describes every server certificate tlsgen issues.
+type Certs struct {
 	Key         KeyType  `json:"key,omitempty"`
 	Validity    Duration `json:"validity"`
 	RenewBefore Duration `json:"renewBefore"`

@@ -8,8 +8,9 @@ import (
 )
 
 // Requests turns the inventory into what the PKI must hold: the CA, then one
-// server certificate for the shared PostgreSQL Secret or one per database,
-// and one for Redis. The names are the certificates' directories (R4).
+// certificate per distinct certificate of the servers (shared mode: one for
+// every database), in the servers' order. The names are the certificates'
+// directories (R4).
 func Requests(inv *model.Inventory) (pki.CARequest, []pki.Request) {
 	ca := pki.CARequest{
 		CommonName: inv.PKI.CA.CommonName,
@@ -17,48 +18,24 @@ func Requests(inv *model.Inventory) (pki.CARequest, []pki.Request) {
 		Validity:   inv.PKI.CA.Validity.Value,
 	}
 	srv := inv.PKI.Server
-	request := func(dir, certFile, keyFile, cn string, names []string) pki.Request {
-		return pki.Request{
-			Name:        dir,
-			CertFile:    path.Join(dir, certFile),
-			KeyFile:     path.Join(dir, keyFile),
-			CAFile:      path.Join(dir, "ca-cert.pem"),
-			CommonName:  cn,
-			DNSNames:    names,
+	var reqs []pki.Request
+	seen := map[string]bool{}
+	for _, s := range inv.Servers() {
+		if seen[s.Cert] {
+			continue
+		}
+		seen[s.Cert] = true
+		reqs = append(reqs, pki.Request{
+			Name:        s.Cert,
+			CertFile:    path.Join(s.Cert, s.CertFile),
+			KeyFile:     path.Join(s.Cert, s.KeyFile),
+			CAFile:      path.Join(s.Cert, model.CAFile),
+			CommonName:  s.CommonName,
+			DNSNames:    s.DNSNames,
 			Key:         pki.KeyType(srv.Key),
 			Validity:    srv.Validity.Value,
 			RenewBefore: srv.RenewBefore.Value,
-		}
-	}
-	var reqs []pki.Request
-	if pg := inv.Postgres; pg != nil {
-		if pg.Certificates == model.PerDatabase {
-			for _, db := range pg.Databases {
-				names := append(inv.ServiceNames(db.Service), "localhost")
-				reqs = append(reqs, request(path.Join("postgres", db.Name), "server-cert.pem", "server-key.pem", inv.ServiceFQDN(db.Service), names))
-			}
-		} else {
-			reqs = append(reqs, request("postgres", "server-cert.pem", "server-key.pem", wildcard(inv), SharedDNSNames(inv)))
-		}
-	}
-	if r := inv.Redis; r != nil {
-		names := append(inv.ServiceNames(r.Service), "localhost")
-		reqs = append(reqs, request("redis", "redis-cert.pem", "redis-key.pem", inv.ServiceFQDN(r.Service), names))
+		})
 	}
 	return ca, reqs
-}
-
-func wildcard(inv *model.Inventory) string {
-	return "*." + inv.Namespace + ".svc." + inv.ClusterDomain
-}
-
-// SharedDNSNames lists the names of the shared PostgreSQL certificate: the
-// guide's wildcard and localhost (R3), and every name of every database's
-// Service, since the wildcard covers one label only (W3).
-func SharedDNSNames(inv *model.Inventory) []string {
-	names := []string{wildcard(inv)}
-	for _, db := range inv.Postgres.Databases {
-		names = append(names, inv.ServiceNames(db.Service)...)
-	}
-	return append(names, "localhost")
 }

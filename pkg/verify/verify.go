@@ -26,10 +26,10 @@ import (
 // Kind is the protocol a target speaks.
 type Kind string
 
-// The kinds of target.
+// The kinds of target: the inventory's kinds of server.
 const (
-	Postgres Kind = "postgres"
-	Redis    Kind = "redis"
+	Postgres = Kind(model.PostgresKind)
+	Redis    = Kind(model.RedisKind)
 )
 
 // The checks, in the order they are run and reported.
@@ -65,19 +65,12 @@ type Target struct {
 	Addr string
 }
 
-// Targets lists every database and the Redis of inv, dialled at their
-// in-cluster Service names, databases first in the inventory's order.
+// Targets lists the servers of inv, dialled at their in-cluster Service
+// names, databases first in the inventory's order.
 func Targets(inv *model.Inventory) []Target {
 	var ts []Target
-	if pg := inv.Postgres; pg != nil {
-		for _, db := range pg.Databases {
-			fqdn := inv.ServiceFQDN(db.Service)
-			ts = append(ts, Target{Name: db.Name, Kind: Postgres, ServerName: fqdn, Addr: net.JoinHostPort(fqdn, model.PostgresPort)})
-		}
-	}
-	if r := inv.Redis; r != nil {
-		fqdn := inv.ServiceFQDN(r.Service)
-		ts = append(ts, Target{Name: r.Name, Kind: Redis, ServerName: fqdn, Addr: net.JoinHostPort(fqdn, model.RedisPort)})
+	for _, s := range inv.Servers() {
+		ts = append(ts, Target{Name: s.Name, Kind: Kind(s.Kind), ServerName: s.FQDN, Addr: net.JoinHostPort(s.FQDN, s.Port)})
 	}
 	return ts
 }
