@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/bakery-ia/tlsgen/internal/store"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
@@ -171,12 +170,10 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	return nil
 }
 
-// treeFiles are the overlay's files for the store: Secrets hold private
-// keys.
 func treeFiles(tree render.Tree) []store.File {
 	files := make([]store.File, len(tree))
 	for i, f := range tree {
-		files[i] = store.File{Path: f.Path, Data: f.Data, Private: strings.HasPrefix(f.Path, "secrets/")}
+		files[i] = store.File(f)
 	}
 	return files
 }

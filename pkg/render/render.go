@@ -53,6 +53,9 @@ const intermediateCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-
 type File struct {
 	Path string
 	Data []byte
+	// Private is a file that holds a private key: a Secret. It is written
+	// 0600.
+	Private bool
 }
 
 // Tree is the overlay, sorted by path.
@@ -135,6 +138,12 @@ func (r *renderer) object(p string, v any) {
 	r.resources = append(r.resources, p)
 }
 
+// secret adds a Secret, which holds a private key.
+func (r *renderer) secret(name string, data map[string][]byte) {
+	r.object(path.Join("secrets", name+".yaml"), secret(name, data))
+	r.tree[len(r.tree)-1].Private = true
+}
+
 // patch adds a patch file and lists it in the kustomization.
 func (r *renderer) patch(deployment string, spec map[string]any) {
 	p := path.Join("patches", deployment+".yaml")
@@ -184,7 +193,7 @@ func (r *renderer) postgres(pg *model.Postgres) error {
 		}
 		data := map[string][]byte{"server-cert.pem": c.CertPEM, "server-key.pem": c.KeyPEM, "ca-cert.pem": r.in.PKI.CAPEM}
 		if !written[db.SecretName] {
-			r.object(path.Join("secrets", db.SecretName+".yaml"), secret(db.SecretName, data))
+			r.secret(db.SecretName, data)
 			written[db.SecretName] = true
 		}
 		r.patch(db.Name, postgresTemplate(pg, db, script, checksum(data, config)))
@@ -235,7 +244,7 @@ func (r *renderer) redis(rd *model.Redis) error {
 		return fmt.Errorf("redis: no certificate in the PKI state")
 	}
 	data := map[string][]byte{"redis-cert.pem": c.CertPEM, "redis-key.pem": c.KeyPEM, "ca-cert.pem": r.in.PKI.CAPEM}
-	r.object(path.Join("secrets", rd.SecretName+".yaml"), secret(rd.SecretName, data))
+	r.secret(rd.SecretName, data)
 
 	protocols := "TLSv1.2 TLSv1.3"
 	if r.in.Inventory.TLS.Profile == model.Modern {
