@@ -31,9 +31,6 @@ const (
 // none, and every certificate the old one signed is then re-issued.
 const newCA = "move ca/ away to start a new CA that every client must then trust"
 
-// Day is the unit reasons are written in.
-const Day = 24 * time.Hour
-
 // CARequest describes the CA to create when there is none.
 type CARequest struct {
 	CommonName string
@@ -136,7 +133,7 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA key is %s and the inventory asks for %s; the CA is kept (a CA is never replaced silently)", t, ca.Key))
 		}
 		if left := caCert.NotAfter.Sub(now); left <= 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA expired %s ago (%s)", formatDuration(-left), caCert.NotAfter.UTC().Format(time.DateOnly)))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA expired %s ago (%s)", FormatDuration(-left), caCert.NotAfter.UTC().Format(time.DateOnly)))
 		}
 	}
 
@@ -381,15 +378,15 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (r
 	}
 	left := c.NotAfter.Sub(now)
 	if left <= 0 {
-		return fmt.Sprintf("expired %s ago", formatDuration(-left)), ""
+		return fmt.Sprintf("expired %s ago", FormatDuration(-left)), ""
 	}
-	if left <= req.RenewBefore {
+	if Due(c, req.RenewBefore, now) {
 		// A certificate cannot outlive its CA: when the CA expires first,
 		// a new certificate would expire no later, so keep it and warn.
 		if !ca.NotAfter.After(c.NotAfter) {
-			return "", fmt.Sprintf("%s: expires in %s with the CA; rotate the CA: %s", req.Name, formatDuration(left), newCA)
+			return "", fmt.Sprintf("%s: expires in %s with the CA; rotate the CA: %s", req.Name, FormatDuration(left), newCA)
 		}
-		return fmt.Sprintf("expires in %s, renewBefore %s", formatDuration(left), formatDuration(req.RenewBefore)), ""
+		return fmt.Sprintf("expires in %s, renewBefore %s", FormatDuration(left), FormatDuration(req.RenewBefore)), ""
 	}
 	return "", ""
 }
@@ -420,17 +417,6 @@ func describeDiff(added, removed []string) string {
 		parts = append(parts[:4], fmt.Sprintf("and %d more", len(parts)-4))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// formatDuration writes d in days from two days on, in hours below.
-func formatDuration(d time.Duration) string {
-	if d >= 2*Day {
-		return fmt.Sprintf("%dd", d/Day)
-	}
-	if d >= time.Hour {
-		return fmt.Sprintf("%dh", d/time.Hour)
-	}
-	return fmt.Sprintf("%dm", d/time.Minute)
 }
 
 func serial() (*big.Int, error) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
+	"github.com/bakery-ia/tlsgen/pkg/pki"
 )
 
 // Kind is the protocol a target speaks.
@@ -329,11 +330,11 @@ func (p *prober) certificate(state tls.ConnectionState) {
 	date := leaf.NotAfter.UTC().Format(time.DateOnly)
 	switch {
 	case left <= 0:
-		p.add(CheckExpiry, Fail, "expired %s ago (%s)", days(-left), date)
-	case left <= p.opts.RenewBefore:
-		p.add(CheckExpiry, Fail, "expires in %s (%s), inside renewBefore %s (expected a certificate renewed by tlsgen render and rolled out)", days(left), date, days(p.opts.RenewBefore))
+		p.add(CheckExpiry, Fail, "expired %s ago (%s)", pki.FormatDuration(-left), date)
+	case pki.Due(leaf, p.opts.RenewBefore, p.opts.Now):
+		p.add(CheckExpiry, Fail, "expires in %s (%s), inside renewBefore %s (expected a certificate renewed by tlsgen render and rolled out)", pki.FormatDuration(left), date, pki.FormatDuration(p.opts.RenewBefore))
 	default:
-		p.add(CheckExpiry, OK, "expires %s (in %s; renewBefore %s)", date, days(left), days(p.opts.RenewBefore))
+		p.add(CheckExpiry, OK, "expires %s (in %s; renewBefore %s)", date, pki.FormatDuration(left), pki.FormatDuration(p.opts.RenewBefore))
 	}
 }
 
@@ -394,17 +395,4 @@ func versionName(v uint16) string {
 		return "TLSv1.3"
 	}
 	return fmt.Sprintf("TLS 0x%04x", v)
-}
-
-// days writes d in days from two days on, in hours below, as tlsgen
-// writes renewal reasons.
-func days(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d >= 2*day {
-		return fmt.Sprintf("%dd", d/day)
-	}
-	if d >= time.Hour {
-		return fmt.Sprintf("%dh", d/time.Hour)
-	}
-	return fmt.Sprintf("%dm", d/time.Minute)
 }
