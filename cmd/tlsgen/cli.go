@@ -57,7 +57,7 @@ func (versionCmd) Run(u *ui) error {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		v = bi.Main.Version
 	}
-	fmt.Fprintln(u.stdout, "tlsgen", v)
+	u.line("tlsgen " + v)
 	return nil
 }
 

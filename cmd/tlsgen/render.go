@@ -156,8 +156,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 		}
 	}
 	if c.Out == "" {
-		_, err = u.stdout.Write(built)
-		return err
+		return u.manifests(built)
 	}
 	if err := staged.Commit(); err != nil {
 		return writeError("the overlay", c.Out, err)

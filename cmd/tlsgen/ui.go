@@ -33,6 +33,15 @@ func (u *ui) say(format string, args ...any) {
 }
 
 func (u *ui) warn(msg string) { u.say("warning: %s", msg) }
+
+// manifests prints the built overlay on stdout.
+func (u *ui) manifests(yaml []byte) error {
+	_, err := u.stdout.Write(yaml)
+	return err
+}
+
+// line prints one line of output on stdout.
+func (u *ui) line(s string) { fmt.Fprintln(u.stdout, s) }
 func (u *ui) hint(msg string) { u.say("hint: %s", msg) }
 
 // checks prints the probe's results on stdout, one line per check: target,

@@ -88,7 +88,7 @@ func MinVersion(p model.Profile) uint16 {
 // Options are what the checks are judged against.
 type Options struct {
 	// CAs are the CA certificates to trust: the PKI directory's
-	// ca/ca-cert.pem (two of them during a CA rotation).
+	// ca/ca-cert.pem.
 	CAs []*x509.Certificate
 	// MinVersion is the lowest TLS version the server may accept.
 	MinVersion uint16
