@@ -116,7 +116,7 @@ func checkBuilt(t *testing.T, inv *model.Inventory, baseDir string, built resmap
 
 func TestAPlainBaseReadsAsKustomizeBuildsIt(t *testing.T) {
 	fsys := filesys.MakeFsOnDisk()
-	read, err := render.BaseDeployments(fsys, "../../examples/base")
+	base, err := render.BaseDeployments(fsys, "../../examples/base")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +128,13 @@ func TestAPlainBaseReadsAsKustomizeBuildsIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	read := base.Deployments
 	if len(read) != 15 || len(read) != len(built) {
 		t.Fatalf("read %d Deployments, kustomize built %d; want 15", len(read), len(built))
 	}
 	for name, b := range built {
 		r := read[name]
-		if r == nil || !equality.Semantic.DeepEqual(r.Spec.Selector, b.Spec.Selector) || !equality.Semantic.DeepEqual(r.Spec.Template.Spec.Containers, b.Spec.Template.Spec.Containers) {
+		if r == nil || r.Namespace != b.Namespace || !equality.Semantic.DeepEqual(r.Spec.Selector, b.Spec.Selector) || !equality.Semantic.DeepEqual(r.Spec.Template.Spec.Containers, b.Spec.Template.Spec.Containers) {
 			t.Errorf("Deployment %q: read and built differ", name)
 		}
 	}

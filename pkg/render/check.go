@@ -42,18 +42,31 @@ func DecodeStrict(r *resource.Resource, into any) error {
 	return dec.Decode(into)
 }
 
-// CheckBase looks in the built base for what the overlay relies on and
+// CheckBase looks in the base for what the overlay relies on and
 // kustomize would not catch: every Deployment the inventory names, with a
 // selector, and the container to patch (a strategic merge patch would
-// otherwise add a half-empty container). It returns warnings for what works
-// but is likely a mistake.
-func CheckBase(inv *model.Inventory, deps map[string]*appsv1.Deployment) (warnings []string, err error) {
+// otherwise add a half-empty container). It also finds what `kustomize
+// build` would refuse in the overlay, for `render -o`, which does not build:
+// two resources of one kind and name, and a patched Deployment whose file
+// sets a namespace. It returns warnings for what works but is likely a
+// mistake.
+func CheckBase(inv *model.Inventory, base *Base) (warnings []string, err error) {
 	var problems []string
+	for _, d := range base.duplicates {
+		problems = append(problems, fmt.Sprintf("%s: the overlay puts every resource in namespace %s, where kustomize refuses two of one kind and name", d, inv.Namespace))
+	}
 	check := func(name, container, field, image string) {
-		d, ok := deps[name]
+		d, ok := base.Deployments[name]
 		if !ok {
 			problems = append(problems, fmt.Sprintf("no Deployment %q", name))
 			return
+		}
+		// kustomize matches the patch, which names no namespace, to a
+		// Deployment whose file names none or "default", whatever namespace
+		// a kustomization sets later (the overlay's replaces the base's);
+		// TestCheckBaseRefusesWhatKustomizeRefuses holds this to a build.
+		if ns := base.fileNamespaces[name]; ns != "" && ns != "default" {
+			problems = append(problems, fmt.Sprintf("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", name, ns))
 		}
 		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
 			problems = append(problems, fmt.Sprintf("Deployment %q has no selector", name))
