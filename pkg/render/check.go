@@ -51,14 +51,14 @@ func DecodeStrict(r *resource.Resource, into any) error {
 // sets a namespace. It returns warnings for what works but is likely a
 // mistake.
 func CheckBase(inv *model.Inventory, base *Base) (warnings []string, err error) {
-	var problems []string
+	var problems problemList
 	for _, d := range base.duplicates {
-		problems = append(problems, fmt.Sprintf("%s: the overlay puts every resource in namespace %s, where kustomize refuses two of one kind and name", d, inv.Namespace))
+		problems.add("%s: the overlay puts every resource in namespace %s, where kustomize refuses two of one kind and name", d, inv.Namespace)
 	}
 	check := func(name, container, field, image string) {
 		d, ok := base.Deployments[name]
 		if !ok {
-			problems = append(problems, fmt.Sprintf("no Deployment %q", name))
+			problems.add("no Deployment %q", name)
 			return
 		}
 		// kustomize matches the patch, which names no namespace, to a
@@ -66,10 +66,10 @@ func CheckBase(inv *model.Inventory, base *Base) (warnings []string, err error) 
 		// a kustomization sets later (the overlay's replaces the base's);
 		// TestCheckBaseRefusesWhatKustomizeRefuses holds this to a build.
 		if ns := base.fileNamespaces[name]; ns != "" && ns != "default" {
-			problems = append(problems, fmt.Sprintf("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", name, ns))
+			problems.add("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", name, ns)
 		}
 		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
-			problems = append(problems, fmt.Sprintf("Deployment %q has no selector", name))
+			problems.add("Deployment %q has no selector", name)
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
 			if c.Name == container {
@@ -79,7 +79,7 @@ func CheckBase(inv *model.Inventory, base *Base) (warnings []string, err error) 
 				return
 			}
 		}
-		problems = append(problems, fmt.Sprintf("Deployment %q has no container %q (%s)", name, container, field))
+		problems.add("Deployment %q has no container %q (%s)", name, container, field)
 	}
 	if pg := inv.Postgres; pg != nil {
 		image := pg.Image
@@ -93,8 +93,33 @@ func CheckBase(inv *model.Inventory, base *Base) (warnings []string, err error) 
 	if r := inv.Redis; r != nil {
 		check(r.Name, r.Container, "redis.container", "")
 	}
-	if len(problems) > 0 {
-		return warnings, errors.New(strings.Join(problems, "; "))
+	return warnings, problems.err()
+}
+
+// maxProblems is how many problems an error spells out; a base that lacks
+// a thousand Deployments is one mistake, not a thousand.
+const maxProblems = 5
+
+// problemList counts every problem and formats the first maxProblems.
+type problemList struct {
+	shown []string
+	n     int
+}
+
+func (p *problemList) add(format string, args ...any) {
+	p.n++
+	if len(p.shown) < maxProblems {
+		p.shown = append(p.shown, fmt.Sprintf(format, args...))
 	}
-	return warnings, nil
+}
+
+func (p *problemList) err() error {
+	if p.n == 0 {
+		return nil
+	}
+	shown := p.shown
+	if p.n > len(shown) {
+		shown = append(shown[:len(shown):len(shown)], fmt.Sprintf("and %d more", p.n-len(shown)))
+	}
+	return errors.New(strings.Join(shown, "; "))
 }

@@ -114,3 +114,20 @@ func TestCheckBaseRefusesWhatKustomizeRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckBaseNamesTheFirstFiveProblemsAndCountsTheRest(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"kustomization.yaml": "resources: [cm.yaml]\n",
+		"cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\n",
+	})
+	base, err := render.BaseDeployments(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = render.CheckBase(gen.Inventory(gen.ManyDatabases(1000)), base)
+	want := `no Deployment "db-0000"; no Deployment "db-0001"; no Deployment "db-0002"; no Deployment "db-0003"; no Deployment "db-0004"; and 996 more`
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckBase: %v\nwant %s", err, want)
+	}
+}
