@@ -42,12 +42,14 @@ import (
 //   - resources are sorted by kustomize's legacy sort, and the build
 //     annotations are removed as krusty.(*Kustomizer).Run removes them.
 //
-// krusty's remaining steps change nothing here, which is why fastBuild
-// refuses what would make them act: name prefixes, suffixes and generated
-// names (hash suffixes, name back-references), vars, local-config
-// resources, and the kinds in refusedKinds. Nothing changes a name, so
-// the name back-reference fixer sets every reference to the name it
-// already has.
+// krusty's other steps (hash suffixes, the name back-reference fixer,
+// vars, dropping local-config resources) change nothing in what fastBuild
+// takes: it refuses every other kustomization field, local-config and
+// kustomize-internal annotations, and the kinds in refusedKinds. Nothing
+// renames a resource, so the fixer would set every reference to the name
+// it already has. What fastBuild does not reproduce is that fixer's error
+// on a malformed reference (a referenced name that is a map, not a
+// string): it builds such a base where krusty refuses it.
 func fastBuild(fsys filesys.FileSystem, abs string, tree Tree) (resmap.ResMap, bool) {
 	b := &fastBuilder{fsys: fsys, root: abs, tree: map[string][]byte{}, rf: provider.NewDepProvider().GetResourceFactory()}
 	for _, f := range tree {
