@@ -49,7 +49,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	}
 	warnings, err := render.CheckBase(p.inv, baseDeps)
 	if err != nil {
-		return invalid("the base must hold every Deployment the inventory names, with the container to patch",
+		return invalid("the base must hold every Deployment the inventory names, once, with the container to patch, and build with kustomize",
 			"%s: base %s: %w", c.File, p.base, err)
 	}
 
