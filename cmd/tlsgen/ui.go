@@ -41,7 +41,7 @@ func (u *ui) manifests(yaml []byte) error {
 }
 
 // line prints one line of output on stdout.
-func (u *ui) line(s string) { fmt.Fprintln(u.stdout, s) }
+func (u *ui) line(s string)   { fmt.Fprintln(u.stdout, s) }
 func (u *ui) hint(msg string) { u.say("hint: %s", msg) }
 
 // checks prints the probe's results on stdout, one line per check: target,
