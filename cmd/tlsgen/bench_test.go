@@ -83,19 +83,20 @@ func BenchmarkWarmRenderExample(b *testing.B) {
 }
 
 func BenchmarkWarmRender1000PerDatabase(b *testing.B) {
-	dir := b.TempDir()
-	const n = 1000
-	inv := gen.YAML(gen.ManyDatabases(n), gen.PerDatabase())
-	if err := os.WriteFile(filepath.Join(dir, "inventory.yaml"), inv, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	writeBase(b, filepath.Join(dir, "base"), n)
+	dir := thousandDatabases(b)
 	benchRender(b, "-f", filepath.Join(dir, "inventory.yaml"), "-o", filepath.Join(dir, "out"))
 }
 
 // BenchmarkStdoutRender1000PerDatabase is `tlsgen render | kubectl apply
 // -f -` at 1,000 databases: the whole overlay built, no -o. Goal: seconds.
 func BenchmarkStdoutRender1000PerDatabase(b *testing.B) {
+	dir := thousandDatabases(b)
+	benchRender(b, "-f", filepath.Join(dir, "inventory.yaml"))
+}
+
+// thousandDatabases writes a perDatabase inventory of 1,000 databases and
+// its base into a new directory.
+func thousandDatabases(b *testing.B) string {
 	dir := b.TempDir()
 	const n = 1000
 	inv := gen.YAML(gen.ManyDatabases(n), gen.PerDatabase())
@@ -103,7 +104,7 @@ func BenchmarkStdoutRender1000PerDatabase(b *testing.B) {
 		b.Fatal(err)
 	}
 	writeBase(b, filepath.Join(dir, "base"), n)
-	benchRender(b, "-f", filepath.Join(dir, "inventory.yaml"))
+	return dir
 }
 
 // writeBase writes a one-file base of n PostgreSQL Deployments named

@@ -52,7 +52,11 @@ func lockDir(dir, what string, perm fs.FileMode) (unlock func(), created []strin
 	created, err = mkdirs(dir, perm)
 	if err != nil {
 		removeEmpty(created)
-		return nil, nil, &inputError{err: fmt.Errorf("%s: cannot create %s: %w", dir, what, errors.Unwrap(err))}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said in front
+		}
+		return nil, nil, &inputError{err: fmt.Errorf("%s: cannot create %s: %w", dir, what, err)}
 	}
 	unlock, err = store.Lock(dir)
 	if err != nil {
