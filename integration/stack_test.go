@@ -64,6 +64,8 @@ type stack struct {
 	deployments                    map[string]*appsv1.Deployment
 	secrets                        map[string]*corev1.Secret
 	configMaps                     map[string]*corev1.ConfigMap
+	// containers is the container patched in each Deployment.
+	containers map[string]string
 }
 
 // renderStack reconciles a PKI directory (seeded with seed, when given) at
@@ -112,7 +114,15 @@ func renderStack(t *testing.T, inv *model.Inventory, invYAML []byte, seed fs.FS,
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := render.Render(render.Input{Inventory: inv, PKI: state, Base: filepath.ToSlash(rel)})
+	// The containers to patch, read from the base as the command reads them.
+	baseDeps, err := render.BaseDeployments(filesys.MakeFsOnDisk(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.containers, _, err = render.CheckBase(inv, baseDeps); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := render.Render(render.Input{Inventory: inv, PKI: state, Base: filepath.ToSlash(rel), Containers: s.containers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +273,7 @@ func (s *stack) layoutPostgres(t *testing.T, acct servers.Account, db string) po
 		t.Fatalf("init container script: %v\n%s\nscript:\n%s", err, out, script)
 	}
 
-	c := findContainer(t, spec.Containers, s.inv.Postgres.Container)
+	c := findContainer(t, spec.Containers, s.containers[d.Name])
 	var configMap, configFile string
 	sharesTLS := false
 	for _, m := range c.VolumeMounts {
@@ -324,7 +334,7 @@ type redisServer struct {
 func (s *stack) startRedis(t *testing.T, edit func(args []string) []string) *redisServer {
 	t.Helper()
 	d := s.deployment(t, s.inv.Redis.Name)
-	c := findContainer(t, d.Spec.Template.Spec.Containers, s.inv.Redis.Container)
+	c := findContainer(t, d.Spec.Template.Spec.Containers, s.containers[d.Name])
 	if len(c.Command) != 1 || c.Command[0] != "redis-server" {
 		t.Fatalf("container %s: command %q, want [redis-server]", c.Name, c.Command)
 	}

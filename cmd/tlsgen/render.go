@@ -47,7 +47,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	if err != nil {
 		return &inputError{err: fmt.Errorf("%s: base: %w", c.File, err)}
 	}
-	warnings, err := render.CheckBase(p.inv, baseDeps)
+	containers, warnings, err := render.CheckBase(p.inv, baseDeps)
 	if err != nil {
 		return invalid("the base must hold every Deployment the inventory names, once, with the container to patch, and build with kustomize",
 			"%s: base %s: %w", c.File, p.base, err)
@@ -119,7 +119,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	if err != nil {
 		return err
 	}
-	tree, err := render.Render(render.Input{Inventory: p.inv, PKI: state, Base: base})
+	tree, err := render.Render(render.Input{Inventory: p.inv, PKI: state, Base: base, Containers: containers})
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,10 @@ const (
 	DefaultPostgresImage = "postgres:17-alpine"
 	// DefaultInitImage is pinned (W6): busybox:latest moves under a running cluster.
 	DefaultInitImage     = "busybox:1.37.0"
-	DefaultContainer     = "postgres"
+	// DefaultContainer is the PostgreSQL container's name when a
+	// Deployment has several and the inventory names none (a Redis's is
+	// its Deployment's name).
+	DefaultContainer = "postgres"
 	DefaultSecretName    = "postgres-tls"
 	DefaultConfigMapName = "postgres-tls-config"
 	DefaultRedisName     = "redis"

@@ -68,7 +68,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 		"tls.profile":               "intermediate",
 		"tls.ciphers":               "",
 		"postgres.image":            "postgres:17-alpine",
-		"postgres.container":        "postgres",
+		"postgres.container":        "", // read from the base
 		"postgres.initImage":        "busybox:1.37.0",
 		"postgres.certificates":     "shared",
 		"postgres.secretName":       "postgres-tls",
@@ -80,7 +80,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 		"databases[1].service":      "tenant-db-service",
 		"redis.name":                "redis",
 		"redis.service":             "redis-service",
-		"redis.container":           "redis",
+		"redis.container":           "", // read from the base
 		"redis.secretName":          "redis-tls",
 		"redis.passwordSecret.name": "bakery-ia-secrets",
 	}
@@ -135,11 +135,11 @@ func TestParseDefaults(t *testing.T) {
 			},
 		},
 		{
-			name:  "a renamed Redis gets its Service and container from its name",
+			name:  "a renamed Redis gets its Service from its name, and its container from the base",
 			input: head + "redis:\n  name: cache\n  passwordSecret: {name: s, key: k}\n",
 			check: func(t *testing.T, inv *model.Inventory) {
-				if inv.Redis.Service != "cache-service" || inv.Redis.Container != "cache" {
-					t.Errorf("service, container = %q, %q; want cache-service, cache", inv.Redis.Service, inv.Redis.Container)
+				if inv.Redis.Service != "cache-service" || inv.Redis.Container != "" {
+					t.Errorf("service, container = %q, %q; want cache-service and none", inv.Redis.Service, inv.Redis.Container)
 				}
 				if inv.Postgres != nil {
 					t.Errorf("Postgres = %+v, want nil when the block is left out", inv.Postgres)

@@ -30,9 +30,12 @@ type Server struct {
 	Kind ServerKind
 	// Name is the Deployment's.
 	Name string
-	// Container is the container to patch; ContainerField is where the
-	// inventory states it, for messages.
-	Container, ContainerField string
+	// Container is the container to patch as the inventory states it, or
+	// "" to read it from the base (render.CheckBase): the Deployment's only
+	// container, else the one its kubectl.kubernetes.io/default-container
+	// annotation names, else the one named DefaultContainer.
+	// ContainerField is where the inventory would state it, for messages.
+	Container, DefaultContainer, ContainerField string
 	// Service is the Service clients reach it by, FQDN its fully qualified
 	// name (the name verify dials and checks), Port the port it listens on.
 	Service, FQDN, Port string
@@ -58,6 +61,7 @@ func (inv *Inventory) Servers() []Server {
 		shared := inv.sharedNames()
 		for _, db := range pg.Databases {
 			s := inv.server(PostgresKind, db.Name, pg.Container, "postgres.container", db.Service, db.SecretName)
+			s.DefaultContainer = DefaultContainer
 			if pg.Certificates == PerDatabase {
 				s.Cert = path.Join("postgres", db.Name)
 			} else {
@@ -68,6 +72,7 @@ func (inv *Inventory) Servers() []Server {
 	}
 	if r := inv.Redis; r != nil {
 		s := inv.server(RedisKind, r.Name, r.Container, "redis.container", r.Service, r.SecretName)
+		s.DefaultContainer = r.Name
 		s.Cert = "redis"
 		out = append(out, s)
 	}

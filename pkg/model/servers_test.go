@@ -13,7 +13,7 @@ func TestServersAreOneListOfEveryServer(t *testing.T) {
 		servers := gen.Inventory().Servers()
 		var names []string
 		for _, s := range servers {
-			names = append(names, string(s.Kind)+"/"+s.Name+" "+s.Cert+" "+s.SecretName+" "+s.Container+" "+s.Port)
+			names = append(names, string(s.Kind)+"/"+s.Name+" "+s.Cert+" "+s.SecretName+" "+s.DefaultContainer+" "+s.Port)
 		}
 		want := []string{
 			"postgres/auth-db postgres postgres-tls postgres 5432",

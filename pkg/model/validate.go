@@ -47,7 +47,6 @@ func (inv *Inventory) setDefaults() derived {
 	def((*string)(&inv.TLS.Profile), string(Intermediate))
 	if pg := inv.Postgres; pg != nil {
 		def(&pg.Image, DefaultPostgresImage)
-		def(&pg.Container, DefaultContainer)
 		def(&pg.InitImage, DefaultInitImage)
 		def((*string)(&pg.Certificates), string(Shared))
 		def(&pg.SecretName, DefaultSecretName)
@@ -66,7 +65,6 @@ func (inv *Inventory) setDefaults() derived {
 		def(&r.Name, DefaultRedisName)
 		p := field.NewPath("redis")
 		deriveFrom(p.Child("service"), &r.Service, r.Name+"-service", "name", r.Name)
-		deriveFrom(p.Child("container"), &r.Container, r.Name, "name", r.Name)
 		def(&r.SecretName, DefaultRedisSecret)
 	}
 	return d
@@ -150,7 +148,9 @@ func (inv *Inventory) validate(d derived) field.ErrorList {
 		p := field.NewPath("postgres")
 		errs = append(errs, image(p.Child("image"), pg.Image)...)
 		errs = append(errs, image(p.Child("initImage"), pg.InitImage)...)
-		errs = append(errs, label(p.Child("container"), pg.Container)...)
+		if pg.Container != "" { // else read from the base
+			errs = append(errs, label(p.Child("container"), pg.Container)...)
+		}
 		if pg.UID != nil {
 			for _, msg := range validation.IsValidUserID(*pg.UID) {
 				errs = append(errs, field.Invalid(p.Child("uid"), *pg.UID, fmt.Sprintf("%d is not a valid user id: %s", *pg.UID, msg)))
@@ -189,7 +189,7 @@ func (inv *Inventory) validate(d derived) field.ErrorList {
 		p := field.NewPath("redis")
 		badName := label(p.Child("name"), r.Name)
 		errs = append(errs, badName...)
-		// A Service or container named after a bad name would only repeat
+		// A Service named after a bad name would only repeat
 		// the news.
 		fromBadName := func(f string) bool {
 			_, ok := d[p.Child(f).String()]
@@ -204,7 +204,7 @@ func (inv *Inventory) validate(d derived) field.ErrorList {
 				claim(services, p.Child("service"), r.Service, "Service")
 			}
 		}
-		if !fromBadName("container") {
+		if r.Container != "" { // else read from the base
 			errs = append(errs, label(p.Child("container"), r.Container)...)
 		}
 		errs = append(errs, subdomain(p.Child("secretName"), r.SecretName)...)

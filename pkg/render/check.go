@@ -9,6 +9,7 @@ import (
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/resource"
 )
@@ -48,52 +49,86 @@ func DecodeStrict(r *resource.Resource, into any) error {
 // otherwise add a half-empty container). It also finds what `kustomize
 // build` would refuse in the overlay, for `render -o`, which does not build:
 // two resources of one kind and name, and a patched Deployment whose file
-// sets a namespace. It returns warnings for what works but is likely a
-// mistake.
-func CheckBase(inv *model.Inventory, base *Base) (warnings []string, err error) {
+// sets a namespace. It returns the container to patch in each Deployment,
+// read from the base where the inventory names none (see Container), and
+// warnings for what works but is likely a mistake.
+func CheckBase(inv *model.Inventory, base *Base) (containers map[string]string, warnings []string, err error) {
 	var problems problemList
 	for _, d := range base.duplicates {
 		problems.add("%s: the overlay puts every resource in namespace %s, where kustomize refuses two of one kind and name", d, inv.Namespace)
 	}
-	check := func(name, container, field, image string) {
-		d, ok := base.Deployments[name]
+	containers = map[string]string{}
+	for _, s := range inv.Servers() {
+		d, ok := base.Deployments[s.Name]
 		if !ok {
-			problems.add("no Deployment %q", name)
-			return
+			problems.add("no Deployment %q", s.Name)
+			continue
 		}
 		// kustomize matches the patch, which names no namespace, to a
 		// Deployment whose file names none or "default", whatever namespace
 		// a kustomization sets later (the overlay's replaces the base's);
 		// TestCheckBaseRefusesWhatKustomizeRefuses holds this to a build.
-		if ns := base.fileNamespaces[name]; ns != "" && ns != "default" {
-			problems.add("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", name, ns)
+		if ns := base.fileNamespaces[s.Name]; ns != "" && ns != "default" {
+			problems.add("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", s.Name, ns)
 		}
 		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
-			problems.add("Deployment %q has no selector", name)
+			problems.add("Deployment %q has no selector", s.Name)
 		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			if c.Name == container {
-				if image != "" && c.Image != image {
-					warnings = append(warnings, fmt.Sprintf("Deployment %q runs %s but postgres.image is %s: the TLS files are owned by uid %d, which fits the inventory's image", name, c.Image, image, inv.Postgres.RunAsUID()))
-				}
-				return
+		c, err := Container(d, s.Container, s.DefaultContainer, s.ContainerField)
+		if err != nil {
+			problems.add("%v", err)
+			continue
+		}
+		containers[s.Name] = c.Name
+		if pg := inv.Postgres; s.Kind == model.PostgresKind && pg.UID == nil && c.Image != pg.Image {
+			// With a uid stated, the image does not matter.
+			warnings = append(warnings, fmt.Sprintf("Deployment %q runs %s but postgres.image is %s: the TLS files are owned by uid %d, which fits the inventory's image", s.Name, c.Image, pg.Image, pg.RunAsUID()))
+		}
+	}
+	return containers, warnings, problems.err()
+}
+
+// DefaultContainerAnnotation names a Pod's default container, as kubectl
+// reads it (kubectl logs, exec).
+const DefaultContainerAnnotation = "kubectl.kubernetes.io/default-container"
+
+// Container chooses the container to patch in d: the one stated; else the
+// Deployment's only container; else the one its pod template's
+// kubectl.kubernetes.io/default-container annotation names; else the one
+// named def. field is where the inventory states it, for messages.
+func Container(d *appsv1.Deployment, stated, def, field string) (*corev1.Container, error) {
+	cs := d.Spec.Template.Spec.Containers
+	find := func(name string) *corev1.Container {
+		for i := range cs {
+			if cs[i].Name == name {
+				return &cs[i]
 			}
 		}
-		problems.add("Deployment %q has no container %q (%s)", name, container, field)
+		return nil
 	}
-	if pg := inv.Postgres; pg != nil {
-		image := pg.Image
-		if pg.UID != nil {
-			image = "" // the uid is stated, the image does not matter
+	if stated != "" {
+		if c := find(stated); c != nil {
+			return c, nil
 		}
-		for _, db := range pg.Databases {
-			check(db.Name, pg.Container, "postgres.container", image)
-		}
+		return nil, fmt.Errorf("Deployment %q has no container %q (%s)", d.Name, stated, field)
 	}
-	if r := inv.Redis; r != nil {
-		check(r.Name, r.Container, "redis.container", "")
+	if len(cs) == 1 {
+		return &cs[0], nil
 	}
-	return warnings, problems.err()
+	if c := find(d.Spec.Template.Annotations[DefaultContainerAnnotation]); c != nil {
+		return c, nil
+	}
+	if c := find(def); c != nil {
+		return c, nil
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("Deployment %q has no containers", d.Name)
+	}
+	return nil, fmt.Errorf("Deployment %q has containers %s and none is named %q or marked with the %s annotation: set %s", d.Name, strings.Join(names, ", "), def, DefaultContainerAnnotation, field)
 }
 
 // maxProblems is how many problems an error spells out; a base that lacks

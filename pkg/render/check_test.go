@@ -96,7 +96,7 @@ func TestCheckBaseRefusesWhatKustomizeRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = render.CheckBase(inv, base)
+			_, _, err = render.CheckBase(inv, base)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("CheckBase: %v", err)
@@ -125,7 +125,7 @@ func TestCheckBaseNamesTheFirstFiveProblemsAndCountsTheRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = render.CheckBase(gen.Inventory(gen.ManyDatabases(1000)), base)
+	_, _, err = render.CheckBase(gen.Inventory(gen.ManyDatabases(1000)), base)
 	want := `no Deployment "db-0000"; no Deployment "db-0001"; no Deployment "db-0002"; no Deployment "db-0003"; no Deployment "db-0004"; and 996 more`
 	if err == nil || err.Error() != want {
 		t.Errorf("CheckBase: %v\nwant %s", err, want)

@@ -12,11 +12,9 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
-	"github.com/bakery-ia/tlsgen/templates"
 	"go.yaml.in/yaml/v2"
 )
 
@@ -77,6 +75,10 @@ type Input struct {
 	PKI       *pki.Result
 	// Base is the base's path relative to the overlay's root, slash-separated.
 	Base string
+	// Containers is the container to patch in each Deployment, as
+	// CheckBase read it from the base. A server missing from it gets the
+	// inventory's container, or the default name.
+	Containers map[string]string
 }
 
 type renderer struct {
@@ -84,21 +86,27 @@ type renderer struct {
 	tree      Tree
 	resources []string
 	patches   []string
+	secrets   map[string]bool // written, by name: shared mode shares one
+	pg        *postgresShared
 }
 
 // Render builds the overlay tree.
 func Render(in Input) (Tree, error) {
-	r := &renderer{in: in}
+	r := &renderer{in: in, secrets: map[string]bool{}}
 	inv := in.Inventory
 	r.resources = append(r.resources, in.Base)
-	r.object("configmaps/"+CABundleName+".yaml", configMap(CABundleName, map[string]string{"ca-cert.pem": string(in.PKI.CAPEM)}))
-	if pg := inv.Postgres; pg != nil {
-		if err := r.postgres(pg); err != nil {
-			return nil, err
+	r.object("configmaps/"+CABundleName+".yaml", configMap(CABundleName, map[string]string{model.CAFile: string(in.PKI.CAPEM)}))
+	for _, s := range inv.Servers() {
+		var err error
+		switch s.Kind {
+		case model.PostgresKind:
+			err = r.postgres(s)
+		case model.RedisKind:
+			err = r.redis(s)
+		default:
+			err = fmt.Errorf("server %q: tlsgen cannot render a %s server", s.Name, s.Kind)
 		}
-	}
-	if rd := inv.Redis; rd != nil {
-		if err := r.redis(rd); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -144,6 +152,32 @@ func (r *renderer) secret(name string, data map[string][]byte) {
 	r.tree[len(r.tree)-1].Private = true
 }
 
+// serverSecret adds s's Secret, once for the servers that share it, and
+// returns what it holds: the certificate, its key and the CA.
+func (r *renderer) serverSecret(s model.Server) (map[string][]byte, error) {
+	c, ok := r.in.PKI.Certs[s.Cert]
+	if !ok {
+		return nil, fmt.Errorf("%s %q: no certificate %s in the PKI state", s.Kind, s.Name, s.Cert)
+	}
+	data := map[string][]byte{s.CertFile: c.CertPEM, s.KeyFile: c.KeyPEM, model.CAFile: r.in.PKI.CAPEM}
+	if !r.secrets[s.SecretName] {
+		r.secret(s.SecretName, data)
+		r.secrets[s.SecretName] = true
+	}
+	return data, nil
+}
+
+// container is the container to patch in s's Deployment.
+func (r *renderer) container(s model.Server) string {
+	if c, ok := r.in.Containers[s.Name]; ok {
+		return c
+	}
+	if s.Container != "" {
+		return s.Container
+	}
+	return s.DefaultContainer
+}
+
 // patch adds a patch file and lists it in the kustomization.
 func (r *renderer) patch(deployment string, spec map[string]any) {
 	p := path.Join("patches", deployment+".yaml")
@@ -154,152 +188,6 @@ func (r *renderer) patch(deployment string, spec map[string]any) {
 		"spec":       map[string]any{"template": spec},
 	})
 	r.patches = append(r.patches, p)
-}
-
-func (r *renderer) postgres(pg *model.Postgres) error {
-	inv := r.in.Inventory
-	ciphers, source := r.ciphers()
-	conf, err := templates.Execute("postgresql.conf", map[string]string{
-		"Port":         model.PostgresPort,
-		"HBAFile":      configDir + "/pg_hba.conf",
-		"Dir":          tlsDir,
-		"MinVersion":   inv.TLS.Profile.Minimum(),
-		"Ciphers":      ciphers,
-		"CipherSource": source,
-	})
-	if err != nil {
-		return err
-	}
-	hba, err := templates.Execute("pg_hba.conf", map[string]string{"AuthMethod": scramSHA256})
-	if err != nil {
-		return err
-	}
-	config := map[string]string{"postgresql.conf": conf, "pg_hba.conf": hba}
-	r.object(path.Join("configmaps", pg.ConfigMapName+".yaml"), configMap(pg.ConfigMapName, config))
-
-	script, err := templates.Execute("fix-tls-permissions.sh", map[string]any{"Source": tlsSourceDir, "Dir": tlsDir, "UID": pg.RunAsUID()})
-	if err != nil {
-		return err
-	}
-	written := map[string]bool{}
-	for _, db := range pg.Databases {
-		certName := "postgres"
-		if pg.Certificates == model.PerDatabase {
-			certName = path.Join("postgres", db.Name)
-		}
-		c, ok := r.in.PKI.Certs[certName]
-		if !ok {
-			return fmt.Errorf("database %q: no certificate %s in the PKI state", db.Name, certName)
-		}
-		data := map[string][]byte{"server-cert.pem": c.CertPEM, "server-key.pem": c.KeyPEM, "ca-cert.pem": r.in.PKI.CAPEM}
-		if !written[db.SecretName] {
-			r.secret(db.SecretName, data)
-			written[db.SecretName] = true
-		}
-		r.patch(db.Name, postgresTemplate(pg, db, script, checksum(data, config)))
-	}
-	return nil
-}
-
-func postgresTemplate(pg *model.Postgres, db model.Database, script, sum string) map[string]any {
-	uid := pg.RunAsUID()
-	return map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{ChecksumKey: sum}},
-		"spec": map[string]any{
-			// fsGroup as in the guide (R6); OnRootMismatch spares a large data
-			// volume the recursive chown at every start.
-			"securityContext": map[string]any{"fsGroup": uid, "fsGroupChangePolicy": "OnRootMismatch"},
-			"initContainers": []any{map[string]any{
-				"name":            InitName,
-				"image":           pg.InitImage,
-				"command":         []string{"sh", "-c"},
-				"args":            []string{script},
-				"securityContext": map[string]any{"runAsUser": 0},
-				"volumeMounts": []any{
-					map[string]any{"name": sourceVolume, "mountPath": tlsSourceDir, "readOnly": true},
-					map[string]any{"name": writableVolume, "mountPath": tlsDir},
-				},
-			}},
-			"containers": []any{map[string]any{
-				"name":    pg.Container,
-				"command": []string{"docker-entrypoint.sh", "-c", "config_file=" + configDir + "/postgresql.conf"},
-				"volumeMounts": []any{
-					map[string]any{"name": writableVolume, "mountPath": tlsDir},
-					map[string]any{"name": configVolume, "mountPath": configDir},
-				},
-			}},
-			"volumes": []any{
-				map[string]any{"name": sourceVolume, "secret": map[string]any{"secretName": db.SecretName}},
-				// In memory: the key never lands on the node's disk.
-				map[string]any{"name": writableVolume, "emptyDir": map[string]any{"medium": "Memory", "sizeLimit": "1Mi"}},
-				map[string]any{"name": configVolume, "configMap": map[string]any{"name": pg.ConfigMapName}},
-			},
-		},
-	}
-}
-
-func (r *renderer) redis(rd *model.Redis) error {
-	c, ok := r.in.PKI.Certs["redis"]
-	if !ok {
-		return fmt.Errorf("redis: no certificate in the PKI state")
-	}
-	data := map[string][]byte{"redis-cert.pem": c.CertPEM, "redis-key.pem": c.KeyPEM, "ca-cert.pem": r.in.PKI.CAPEM}
-	r.secret(rd.SecretName, data)
-
-	protocols := "TLSv1.2 TLSv1.3"
-	if r.in.Inventory.TLS.Profile == model.Modern {
-		protocols = "TLSv1.3"
-	}
-	ciphers, _ := r.ciphers()
-	args := []string{
-		"--requirepass", "$(REDIS_PASSWORD)",
-		"--port", "0", // no plaintext listener
-		"--tls-port", model.RedisPort,
-		"--tls-cert-file", tlsDir + "/redis-cert.pem",
-		"--tls-key-file", tlsDir + "/redis-key.pem",
-		"--tls-ca-cert-file", tlsDir + "/ca-cert.pem",
-		"--tls-auth-clients", "no",
-		"--tls-protocols", protocols,
-		"--tls-ciphers", ciphers,
-		"--tls-prefer-server-ciphers", "yes",
-	}
-	args = append(args, rd.Args...)
-	r.patch(rd.Name, map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{ChecksumKey: checksum(data, map[string]string{"args": strings.Join(args, "\n")})}},
-		"spec": map[string]any{
-			"containers": []any{map[string]any{
-				"name":    rd.Container,
-				"command": []string{"redis-server"},
-				"args":    args,
-				"env": []any{map[string]any{
-					"name":      "REDIS_PASSWORD",
-					"valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": rd.PasswordSecret.Name, "key": rd.PasswordSecret.Key}},
-				}},
-				"volumeMounts":   []any{map[string]any{"name": redisVolume, "mountPath": tlsDir, "readOnly": true}},
-				"livenessProbe":  redisProbe(),
-				"readinessProbe": redisProbe(),
-			}},
-			"volumes": []any{map[string]any{"name": redisVolume, "secret": map[string]any{"secretName": rd.SecretName}}},
-		},
-	})
-	return nil
-}
-
-// RedisProbeScript asks the server for PONG over TLS (W8): with --port 0 a
-// plaintext probe fails, and redis-cli exits 0 even on NOAUTH, so the reply
-// itself is checked. The password goes through REDISCLI_AUTH, not argv.
-const RedisProbeScript = `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert ` + tlsDir + `/ca-cert.pem -h localhost -p ` + model.RedisPort + ` ping | grep -q PONG`
-
-func redisProbe() map[string]any {
-	return map[string]any{
-		"exec": map[string]any{"command": []string{"sh", "-c", RedisProbeScript}},
-		// null deletes the base's handler in a strategic merge: a probe
-		// may have one handler only.
-		"tcpSocket":      nil,
-		"httpGet":        nil,
-		"grpc":           nil,
-		"timeoutSeconds": 5,
-	}
 }
 
 // ciphers returns the TLS 1.2 cipher list and where it comes from.
