@@ -133,11 +133,11 @@ const (
 	DefaultRenewBefore   = "30d"
 	DefaultPostgresImage = "postgres:17-alpine"
 	// DefaultInitImage is pinned (W6): busybox:latest moves under a running cluster.
-	DefaultInitImage     = "busybox:1.37.0"
+	DefaultInitImage = "busybox:1.37.0"
 	// DefaultContainer is the PostgreSQL container's name when a
 	// Deployment has several and the inventory names none (a Redis's is
 	// its Deployment's name).
-	DefaultContainer = "postgres"
+	DefaultContainer     = "postgres"
 	DefaultSecretName    = "postgres-tls"
 	DefaultConfigMapName = "postgres-tls-config"
 	DefaultRedisName     = "redis"
