@@ -103,6 +103,12 @@ func (f *faultFS) Chmod(name string, mode fs.FileMode) error {
 	}
 	return f.FS.Chmod(name, mode)
 }
+func (f *faultFS) SyncFS(dir string) error {
+	if err := f.step(false); err != nil {
+		return err
+	}
+	return f.FS.SyncFS(dir)
+}
 func (f *faultFS) SyncDir(name string) error {
 	if err := f.step(false); err != nil {
 		return err

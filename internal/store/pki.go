@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -54,21 +53,17 @@ func CommitPKI(fsys FS, dir string, files []File) (err error) {
 			fsys.RemoveAll(txn) // best effort; RecoverPKI discards it anyway
 		}
 	}()
-	dirs := map[string]bool{}
 	for _, f := range files {
 		p := filepath.Join(txn, filepath.FromSlash(f.Path))
 		if err := mkdirAll(fsys, filepath.Dir(p), 0o700); err != nil {
 			return err
 		}
-		dirs[filepath.Dir(p)] = true
 		if err := fsys.WriteFile(p, f.Data, f.mode()); err != nil {
 			return err
 		}
 	}
-	for _, d := range sortedKeys(dirs) {
-		if err := fsys.SyncDir(d); err != nil {
-			return err
-		}
+	if err := fsys.SyncFS(txn); err != nil {
+		return err
 	}
 	// The commit point.
 	if err := fsys.Rename(txn, filepath.Join(dir, commitDir)); err != nil {
@@ -144,7 +139,6 @@ func redo(fsys FS, dir string) error {
 	if err != nil {
 		return err
 	}
-	dirs := map[string]bool{}
 	for _, p := range files {
 		rel, _ := filepath.Rel(log, p)
 		dst := filepath.Join(dir, rel)
@@ -154,12 +148,10 @@ func redo(fsys FS, dir string) error {
 		if err := fsys.Rename(p, dst); err != nil {
 			return err
 		}
-		dirs[filepath.Dir(dst)] = true
 	}
-	for _, d := range sortedKeys(dirs) {
-		if err := fsys.SyncDir(d); err != nil {
-			return err
-		}
+	// The renames durable before the log goes.
+	if err := fsys.SyncFS(dir); err != nil {
+		return err
 	}
 	if err := fsys.RemoveAll(log); err != nil {
 		return err
@@ -208,13 +200,4 @@ func completePEM(data []byte) bool {
 	data = bytes.TrimRight(data, "\n")
 	last := data[bytes.LastIndexByte(data, '\n')+1:]
 	return bytes.HasPrefix(last, []byte("-----END ")) && bytes.HasSuffix(last, []byte("-----"))
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

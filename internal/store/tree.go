@@ -94,10 +94,8 @@ func StageTree(fsys FS, dir string, files []File) (_ *Staged, err error) {
 			return nil, err
 		}
 	}
-	for _, d := range sortedKeys(dirs) {
-		if err := fsys.SyncDir(d); err != nil {
-			return nil, err
-		}
+	if err := fsys.SyncFS(s.new); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -60,23 +60,27 @@ func KeyTypeOf(pub crypto.PublicKey) KeyType {
 func generateKeys(types []KeyType) ([]crypto.Signer, error) {
 	keys := make([]crypto.Signer, len(types))
 	errs := make([]error, len(types))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i, t := range types {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			keys[i], errs[i] = GenerateKey(t)
-		}()
-	}
-	wg.Wait()
+	parallel(len(types), func(i int) { keys[i], errs[i] = GenerateKey(types[i]) })
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
 	return keys, nil
+}
+
+// parallel runs f(0) to f(n-1) on all cores and waits for them.
+func parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
 }
 
 // EncodeKey writes a private key as PKCS #8 PEM, which PostgreSQL, Redis

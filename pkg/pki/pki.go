@@ -137,22 +137,27 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 		}
 	}
 
-	// Decide first, so a missing CA key is reported before any work.
-	var due []int
+	// Decide first, so a missing CA key is reported before any work. Reading
+	// and checking a thousand certificates (a signature each) is spread
+	// over the cores; the results keep the requests' order.
 	reasons := make([]string, len(reqs))
+	warnings := make([]string, len(reqs))
 	stored := make([]*storedCert, len(reqs))
-	for i, req := range reqs {
-		sc, err := readStored(fsys, req)
-		if err != nil {
-			return nil, err
+	errs := make([]error, len(reqs))
+	parallel(len(reqs), func(i int) {
+		if stored[i], errs[i] = readStored(fsys, reqs[i]); errs[i] == nil {
+			reasons[i], warnings[i] = decide(reqs[i], caCert, stored[i], now)
 		}
-		stored[i] = sc
-		reason, warning := decide(req, caCert, sc, now)
-		if warning != "" {
-			res.Warnings = append(res.Warnings, warning)
+	})
+	var due []int
+	for i := range reqs {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		if reason != "" {
-			reasons[i] = reason
+		if warnings[i] != "" {
+			res.Warnings = append(res.Warnings, warnings[i])
+		}
+		if reasons[i] != "" {
 			due = append(due, i)
 		}
 	}

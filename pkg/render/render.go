@@ -10,8 +10,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
@@ -87,12 +89,13 @@ type renderer struct {
 	resources []string
 	patches   []string
 	secrets   map[string]bool // written, by name: shared mode shares one
+	values    map[string]any  // each file's content, by path, until marshal
 	pg        *postgresShared
 }
 
 // Render builds the overlay tree.
 func Render(in Input) (Tree, error) {
-	r := &renderer{in: in, secrets: map[string]bool{}}
+	r := &renderer{in: in, secrets: map[string]bool{}, values: map[string]any{}}
 	inv := in.Inventory
 	r.resources = append(r.resources, in.Base)
 	r.object("configmaps/"+CABundleName+".yaml", configMap(CABundleName, map[string]string{model.CAFile: string(in.PKI.CAPEM)}))
@@ -126,18 +129,41 @@ func Render(in Input) (Tree, error) {
 	k["patches"] = patches
 	r.write("kustomization.yaml", k)
 	sort.Slice(r.tree, func(i, j int) bool { return r.tree[i].Path < r.tree[j].Path })
+	marshal(r.tree, r.values)
 	return r.tree, nil
 }
 
-// write adds a file made of the header and v as YAML. v is built of maps,
-// slices, strings and ints only, which YAML encodes directly (with sorted
-// keys); sigs.k8s.io/yaml would go through JSON, at twice the cost.
+// write adds a file made of the header and v as YAML; the YAML is written
+// at the end, all files at once.
 func (r *renderer) write(p string, v any) {
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("marshalling %s: %v", p, err)) // only maps and strings reach here
+	r.tree = append(r.tree, File{Path: p})
+	r.values[p] = v
+}
+
+// marshal writes each file's value as YAML after the header, on all cores:
+// the files do not depend on one another, and a thousand databases make
+// two thousand. The values are built of maps, slices, strings and ints
+// only, which YAML encodes directly (with sorted keys); sigs.k8s.io/yaml
+// would go through JSON, at twice the cost.
+func marshal(tree Tree, values map[string]any) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				data, err := yaml.Marshal(values[tree[i].Path])
+				if err != nil {
+					panic(fmt.Sprintf("marshalling %s: %v", tree[i].Path, err)) // only maps and strings reach here
+				}
+				tree[i].Data = append([]byte(Header), data...)
+			}
+		})
 	}
-	r.tree = append(r.tree, File{Path: p, Data: append([]byte(Header), data...)})
+	for i := range tree {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // object adds a resource file and lists it in the kustomization.
