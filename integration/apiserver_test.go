@@ -140,10 +140,24 @@ func TestAPIServerAcceptsEveryRenderedOverlay(t *testing.T) {
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
+				updated := 0
 				for _, r := range built[i].Resources() {
-					api.mustAccept(t, r, api.apply(t, objectJSON(t, r)))
+					resp := api.apply(t, objectJSON(t, r))
+					api.mustAccept(t, r, resp)
+					// 200 is an update, 201 a creation: what the base has
+					// must be updated, or the apply missed the base.
+					want := http.StatusCreated
+					if slices.ContainsFunc(base.Resources(), func(b *resource.Resource) bool { return b.CurId() == r.CurId() }) {
+						want = http.StatusOK
+					}
+					if resp.code < 300 && resp.code != want {
+						t.Errorf("%s: server-side apply answered %d; want %d", objectName(r), resp.code, want)
+					}
+					if resp.code == http.StatusOK {
+						updated++
+					}
 				}
-				t.Logf("%d objects", built[i].Size())
+				t.Logf("%d objects, %d of them updates of the base's", built[i].Size(), updated)
 			})
 		}
 	})
