@@ -25,11 +25,11 @@ func (r *renderer) postgres(s model.Server) error {
 		}
 		r.pg = shared
 	}
-	data, err := r.serverSecret(s)
+	sum, err := r.serverSecret(s)
 	if err != nil {
 		return err
 	}
-	r.patch(s.Name, postgresTemplate(pg, s, r.container(s), r.pg.script, checksum(data, r.pg.config)))
+	r.patch(s.Name, postgresTemplate(pg, s, r.container(s), r.pg.script, podChecksum(sum, r.pg.config)))
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 // which replaces the container's command line.
 func (r *renderer) redis(s model.Server) error {
 	rd := r.in.Inventory.Redis
-	data, err := r.serverSecret(s)
+	sum, err := r.serverSecret(s)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (r *renderer) redis(s model.Server) error {
 	}
 	args = append(args, rd.Args...)
 	r.patch(s.Name, map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{ChecksumKey: checksum(data, map[string]string{"args": strings.Join(args, "\n")})}},
+		"metadata": map[string]any{"annotations": map[string]string{ChecksumKey: podChecksum(sum, map[string]string{"args": strings.Join(args, "\n")})}},
 		"spec": map[string]any{
 			"containers": []any{map[string]any{
 				"name":    r.container(s),
