@@ -21,6 +21,17 @@ type Inventory struct {
 	TLS           TLS       `json:"tls"`
 	Postgres      *Postgres `json:"postgres,omitempty"`
 	Redis         *Redis    `json:"redis,omitempty"`
+	// Encryption, when given, keeps every private key tlsgen writes
+	// encrypted: the overlay's Secrets as SOPS documents, the PKI
+	// directory's keys as age files.
+	Encryption *Encryption `json:"encryption,omitempty"`
+}
+
+// Encryption lists who can decrypt the private keys tlsgen writes.
+type Encryption struct {
+	// Age are age recipients (age1...): the team's keys and the cluster's
+	// Flux key.
+	Age []string `json:"age"`
 }
 
 // PKI says where the CA and certificates live and how they are made.

@@ -551,6 +551,20 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "encryption without recipients",
+			input: head + pg + "encryption: {age: []}\n",
+			want:  []string{`inv.yaml: encryption.age: required: list at least one age recipient (age1..., from age-keygen -y), or leave encryption out`},
+		},
+		{
+			name:  "an age recipient that is not one, a secret key, and one listed twice",
+			input: head + pg + "encryption:\n  age:\n  - age1nope\n  - AGE-SECRET-KEY-1QQQQ\n  - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n  - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n",
+			want: []string{
+				`inv.yaml: encryption.age[0]: "age1nope" is not an age recipient (age1..., from age-keygen -y): malformed recipient "age1nope": separator '1' at invalid position: pos=3, len=8`,
+				`inv.yaml: encryption.age[1]: a secret key, not a recipient: list its public key (age-keygen -y KEYFILE), and keep the secret key out of the inventory`,
+				`inv.yaml: encryption.age[3]: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" is listed twice`,
+			},
+		},
+		{
 			name:  "a default redis Service that a database uses says it is the default",
 			input: head + "postgres:\n  databases: [{name: a, service: redis-service}]\n" + redisBlock,
 			want:  []string{`inv.yaml: redis.service: "redis-service" (the default, from name "redis") is already used by postgres.databases[0].service (Service names must be unique)`},

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"filippo.io/age"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,6 +128,9 @@ func (inv *Inventory) validate(d derived) field.ErrorList {
 		errs = append(errs, field.Invalid(tls.Child("ciphers"), c, "an OpenSSL cipher list has no quotes, backslashes or white space (e.g. \"ECDHE+AESGCM:!aNULL\")"))
 	}
 
+	if e := inv.Encryption; e != nil {
+		errs = append(errs, validateEncryption(e, field.NewPath("encryption"))...)
+	}
 	if inv.Postgres == nil && inv.Redis == nil {
 		errs = append(errs, field.Required(field.NewPath("postgres"), "the inventory lists no PostgreSQL databases and no Redis: there is nothing to render"))
 	}
@@ -292,4 +296,29 @@ func duration(p *field.Path, d *Duration) field.ErrorList {
 	}
 	d.Value = v
 	return nil
+}
+
+// validateEncryption checks the age recipients: at least one, each one a
+// recipient age reads. A secret key pasted by mistake is never repeated.
+func validateEncryption(e *Encryption, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(e.Age) == 0 {
+		return field.ErrorList{field.Required(p.Child("age"), "list at least one age recipient (age1..., from age-keygen -y), or leave encryption out")}
+	}
+	seen := map[string]bool{}
+	for i, r := range e.Age {
+		ip := p.Child("age").Index(i)
+		switch {
+		case strings.HasPrefix(strings.ToUpper(strings.TrimSpace(r)), "AGE-SECRET-KEY-"):
+			errs = append(errs, field.Invalid(ip, "", "a secret key, not a recipient: list its public key (age-keygen -y KEYFILE), and keep the secret key out of the inventory"))
+		case seen[r]:
+			errs = append(errs, field.Invalid(ip, r, fmt.Sprintf("%q is listed twice", r)))
+		default:
+			if _, err := age.ParseX25519Recipient(r); err != nil {
+				errs = append(errs, field.Invalid(ip, r, fmt.Sprintf("%q is not an age recipient (age1..., from age-keygen -y): %v", r, err)))
+			}
+		}
+		seen[r] = true
+	}
+	return errs
 }
