@@ -172,7 +172,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 func treeFiles(tree render.Tree) []store.File {
 	files := make([]store.File, len(tree))
 	for i, f := range tree {
-		files[i] = store.File(f)
+		files[i] = store.File{Path: f.Path, Data: f.Data, Private: f.Private}
 	}
 	return files
 }

@@ -20,12 +20,17 @@ const (
 
 // File is a file to write: its path relative to the directory it goes to,
 // slash-separated, and whether it holds a private key (0600, never left
-// outside its place).
+// outside its place). In the PKI directory, a file may also be removed as
+// part of the transaction: a key that is now kept encrypted, say.
 type File struct {
 	Path    string
 	Data    []byte
 	Private bool
+	Delete  bool
 }
+
+// deleteSuffix marks, in the redo log, a file the transaction removes.
+const deleteSuffix = ".tlsgen-delete"
 
 func (f File) mode() fs.FileMode {
 	if f.Private {
@@ -58,7 +63,11 @@ func CommitPKI(fsys FS, dir string, files []File) (err error) {
 		if err := mkdirAll(fsys, filepath.Dir(p), 0o700); err != nil {
 			return err
 		}
-		if err := fsys.WriteFile(p, f.Data, f.mode()); err != nil {
+		data, mode := f.Data, f.mode()
+		if f.Delete {
+			p, data, mode = p+deleteSuffix, nil, 0o600
+		}
+		if err := fsys.WriteFile(p, data, mode); err != nil {
 			return err
 		}
 	}
@@ -142,6 +151,16 @@ func redo(fsys FS, dir string) error {
 	for _, p := range files {
 		rel, _ := filepath.Rel(log, p)
 		dst := filepath.Join(dir, rel)
+		if target, ok := strings.CutSuffix(dst, deleteSuffix); ok {
+			// The file first, then its mark: run again, this is a no-op.
+			if err := fsys.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if err := fsys.Remove(p); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := mkdirAll(fsys, filepath.Dir(dst), 0o700); err != nil {
 			return err
 		}

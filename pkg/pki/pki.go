@@ -54,10 +54,13 @@ type Request struct {
 	Validity, RenewBefore time.Duration
 }
 
-// Cert is a certificate ready to ship: reused or freshly issued.
+// Cert is a certificate ready to ship: reused or freshly issued. KeyPEM is
+// nil when the key is stored sealed and could not be opened (KeyErr says
+// why): the Secret that ships it can then only be kept as it is.
 type Cert struct {
 	Cert            *x509.Certificate
 	CertPEM, KeyPEM []byte
+	KeyErr          error
 	Issued          bool
 }
 
@@ -70,11 +73,12 @@ type Event struct {
 
 func (e Event) String() string { return e.Action + " " + e.Name + ": " + e.Reason }
 
-// File is a file to write into the PKI directory.
+// File is a file to write into the PKI directory, or to remove from it.
 type File struct {
 	Path    string
 	Data    []byte
 	Private bool // a key: written 0600
+	Delete  bool // removed, in the same transaction as the writes
 }
 
 // Result is the PKI state after reconciling.
@@ -105,6 +109,13 @@ func (e *FileError) Unwrap() error { return e.Err }
 // in parallel. The files to write come back in Result.Writes; fsys is only
 // read.
 func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result, error) {
+	return Options{}.Reconcile(fsys, ca, reqs, now)
+}
+
+// Reconcile is Reconcile with the keys kept as o says: a key is opened
+// only when there is an identity, and needed only to sign (the CA's) or to
+// change how it is stored.
+func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result, error) {
 	now = now.Truncate(time.Second)
 	res := &Result{Certs: map[string]*Cert{}}
 
@@ -112,20 +123,23 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 	if err != nil {
 		return nil, err
 	}
-	caKeyPEM, caKeyErr := fs.ReadFile(fsys, CAKeyFile)
-	if caKeyErr != nil && !errors.Is(caKeyErr, fs.ErrNotExist) {
-		return nil, &FileError{CAKeyFile, caKeyErr}
+	caStored, err := o.readKey(fsys, CAKeyFile)
+	if err != nil {
+		return nil, err
 	}
-	var caKey crypto.Signer
-	if caKeyErr == nil {
+	caKey := caStored.key
+	if caStored.exists {
 		if caCert == nil {
 			return nil, &FileError{CAKeyFile, fmt.Errorf("found without %s: refusing to create a new CA beside an existing key; restore %s or remove %s", CACertFile, CACertFile, CAKeyFile)}
 		}
-		if caKey, err = ParseKey(caKeyPEM); err != nil {
-			return nil, &FileError{CAKeyFile, err}
-		}
-		if !Matches(caKey, caCert.PublicKey) {
+		if caKey != nil && !Matches(caKey, caCert.PublicKey) {
 			return nil, &FileError{CAKeyFile, fmt.Errorf("does not match the certificate in %s", CACertFile)}
+		}
+	}
+	reseal := false
+	if o.Seal != nil {
+		if reseal, err = o.recipientsChanged(fsys); err != nil {
+			return nil, err
 		}
 	}
 	if caCert != nil {
@@ -145,7 +159,7 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 	stored := make([]*storedCert, len(reqs))
 	errs := make([]error, len(reqs))
 	parallel(len(reqs), func(i int) {
-		if stored[i], errs[i] = readStored(fsys, reqs[i]); errs[i] == nil {
+		if stored[i], errs[i] = o.readStored(fsys, reqs[i]); errs[i] == nil {
 			reasons[i], warnings[i] = decide(reqs[i], caCert, stored[i], now)
 		}
 	})
@@ -163,6 +177,9 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 	}
 	if caCert != nil && caKey == nil && len(due) > 0 {
 		r := reqs[due[0]]
+		if caStored.exists {
+			return nil, &LockedError{Path: CAKeyFile + SealedSuffix, Reason: fmt.Sprintf("%s needs a new certificate (%s), and signing it", r.Name, reasons[due[0]]), Err: caStored.openErr}
+		}
 		return nil, &FileError{CAKeyFile, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or %s", r.Name, reasons[due[0]], newCA)}
 	}
 
@@ -188,14 +205,25 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 		if err != nil {
 			return nil, err
 		}
-		res.Writes = append(res.Writes, File{Path: CACertFile, Data: caCertPEM}, File{Path: CAKeyFile, Data: keyPEM, Private: true})
+		keyFiles, err := o.keyFiles(CAKeyFile, keyPEM, nil)
+		if err != nil {
+			return nil, err
+		}
+		res.Writes = append(res.Writes, File{Path: CACertFile, Data: caCertPEM})
+		res.Writes = append(res.Writes, keyFiles...)
 		res.Events = append(res.Events, Event{Name: "ca", Action: "created", Reason: "no CA yet"})
+	} else if err := res.migrate(o, caStored, reseal, "ca"); err != nil {
+		return nil, err
 	}
 	res.CA, res.CAPEM = caCert, caCertPEM
 
 	for i, req := range reqs {
 		if reasons[i] == "" {
-			res.Certs[req.Name] = &Cert{Cert: stored[i].cert, CertPEM: stored[i].certPEM, KeyPEM: stored[i].keyPEM}
+			k := stored[i].key
+			res.Certs[req.Name] = &Cert{Cert: stored[i].cert, CertPEM: stored[i].certPEM, KeyPEM: k.pem, KeyErr: k.openErr}
+			if err := res.migrate(o, k, reseal, req.Name); err != nil {
+				return nil, err
+			}
 		} else {
 			key := keys[0]
 			keys = keys[1:]
@@ -209,7 +237,12 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 			}
 			certPEM := EncodeCert(c)
 			res.Certs[req.Name] = &Cert{Cert: c, CertPEM: certPEM, KeyPEM: keyPEM, Issued: true}
-			res.Writes = append(res.Writes, File{Path: req.CertFile, Data: certPEM}, File{Path: req.KeyFile, Data: keyPEM, Private: true})
+			keyFiles, err := o.keyFiles(req.KeyFile, keyPEM, stored[i].key)
+			if err != nil {
+				return nil, err
+			}
+			res.Writes = append(res.Writes, File{Path: req.CertFile, Data: certPEM})
+			res.Writes = append(res.Writes, keyFiles...)
 			action := "issued"
 			if stored[i].cert != nil {
 				action = "renewed"
@@ -220,8 +253,31 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 			res.Writes = append(res.Writes, File{Path: req.CAFile, Data: caCertPEM})
 		}
 	}
+	// The record of whom the keys are sealed for.
+	switch record, err := readOptional(fsys, RecipientsFile); {
+	case err != nil:
+		return nil, err
+	case o.Seal != nil && string(record) != o.recipientsRecord():
+		res.Writes = append(res.Writes, File{Path: RecipientsFile, Data: []byte(o.recipientsRecord())})
+	case o.Seal == nil && record != nil:
+		res.Writes = append(res.Writes, File{Path: RecipientsFile, Delete: true})
+	}
 	slices.SortFunc(res.Writes, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return res, nil
+}
+
+// migrate adds the writes and the event that bring k, a key that stays, to
+// how o keeps keys.
+func (res *Result) migrate(o Options, k *storedKey, reseal bool, name string) error {
+	files, event, err := o.migrate(k, reseal, name)
+	if err != nil {
+		return err
+	}
+	res.Writes = append(res.Writes, files...)
+	if event != nil {
+		res.Events = append(res.Events, *event)
+	}
+	return nil
 }
 
 func readCACert(fsys fs.FS) (*x509.Certificate, []byte, error) {
@@ -290,14 +346,14 @@ func keyUsageNames(u x509.KeyUsage) string {
 }
 
 type storedCert struct {
-	cert                   *x509.Certificate
-	key                    crypto.Signer
-	certPEM, keyPEM, caPEM []byte
+	cert           *x509.Certificate
+	key            *storedKey
+	certPEM, caPEM []byte
 }
 
 // readStored reads what is stored for req. Missing files are not an error
 // (they are issued); unreadable or mismatched ones are.
-func readStored(fsys fs.FS, req Request) (*storedCert, error) {
+func (o Options) readStored(fsys fs.FS, req Request) (*storedCert, error) {
 	sc := &storedCert{}
 	read := func(p string) ([]byte, error) {
 		data, err := fs.ReadFile(fsys, p)
@@ -313,7 +369,7 @@ func readStored(fsys fs.FS, req Request) (*storedCert, error) {
 	if sc.certPEM, err = read(req.CertFile); err != nil {
 		return nil, err
 	}
-	if sc.keyPEM, err = read(req.KeyFile); err != nil {
+	if sc.key, err = o.readKey(fsys, req.KeyFile); err != nil {
 		return nil, err
 	}
 	if req.CAFile != "" {
@@ -328,12 +384,7 @@ func readStored(fsys fs.FS, req Request) (*storedCert, error) {
 		}
 		sc.cert = certs[0]
 	}
-	if sc.keyPEM != nil {
-		if sc.key, err = ParseKey(sc.keyPEM); err != nil {
-			return nil, &FileError{req.KeyFile, err}
-		}
-	}
-	if sc.cert != nil && sc.key != nil && !Matches(sc.key, sc.cert.PublicKey) {
+	if sc.cert != nil && sc.key.key != nil && !Matches(sc.key.key, sc.cert.PublicKey) {
 		return nil, &FileError{req.KeyFile, fmt.Errorf("does not match the certificate in %s; if the key is lost, remove both files to issue a new pair", req.CertFile)}
 	}
 	return sc, nil
@@ -343,11 +394,11 @@ func readStored(fsys fs.FS, req Request) (*storedCert, error) {
 // when it can. The reasons are what the CLI prints.
 func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (reason, warning string) {
 	switch {
-	case sc.cert == nil && sc.key == nil:
+	case sc.cert == nil && !sc.key.exists:
 		return "no certificate yet", ""
 	case sc.cert == nil:
 		return path.Base(req.CertFile) + " missing", ""
-	case sc.key == nil:
+	case !sc.key.exists:
 		return path.Base(req.KeyFile) + " missing", ""
 	case ca == nil:
 		return "no CA yet", ""

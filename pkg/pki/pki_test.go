@@ -42,6 +42,10 @@ func req(name string, names ...string) pki.Request {
 // apply writes a result's files into fsys, as the CLI writes them to disk.
 func apply(fsys fstest.MapFS, res *pki.Result) {
 	for _, f := range res.Writes {
+		if f.Delete {
+			delete(fsys, f.Path)
+			continue
+		}
 		fsys[f.Path] = &fstest.MapFile{Data: f.Data}
 	}
 }
