@@ -48,14 +48,14 @@ func (e *LockedError) Unwrap() error { return e.Err }
 
 // storedKey is a private key as the PKI directory holds it.
 type storedKey struct {
-	path      string // KeyFile
-	plain     bool   // stored in plaintext at path
-	sealed    []byte // stored sealed at path+SealedSuffix
-	pem       []byte // the plaintext: as stored, or opened
-	key       crypto.Signer
-	openErr   error // why a sealed key is not open
-	reopened  bool  // opened by Open
-	exists    bool
+	path     string // KeyFile
+	plain    bool   // stored in plaintext at path
+	sealed   []byte // stored sealed at path+SealedSuffix
+	pem      []byte // the plaintext: as stored, or opened
+	key      crypto.Signer
+	openErr  error // why a sealed key is not open
+	reopened bool  // opened by Open
+	exists   bool
 }
 
 // readKey reads the key stored at p, in plaintext or sealed, and opens a
