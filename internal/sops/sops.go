@@ -17,12 +17,14 @@
 //
 // # Why not the sops library
 //
-// github.com/getsops/sops/v3 is a CLI with a library inside: requiring it
-// pulls about 340 modules (64 MB of downloads), among them the AWS, GCP,
-// Azure, HashiCorp Vault and Huawei Cloud SDKs, to reach 150 lines of format.
-// The format is small and stable, so we write it with filippo.io/age (which
-// sops itself uses) and the standard library, and test it against the real
-// sops binary. The facts come from the sops v3.13.3 source:
+// github.com/getsops/sops/v3 is a CLI with a library inside. Measured for
+// v3.13.3: a module requiring it has 341 modules in its graph (tlsgen's would
+// go from 97 to 407), 124 of them needed to build, 198 MB of module zips,
+// among them the AWS, GCP, Azure, HashiCorp Vault and Huawei Cloud SDKs; a
+// tlsgen binary linking it grows from 41 MB to 110 MB. This package adds
+// filippo.io/age (which sops itself uses) and 54 KB. The format is small and
+// stable, so we write it ourselves and test it against the real sops binary.
+// The facts come from the sops v3.13.3 source:
 //
 //   - Values: AES-256-GCM with a 32-byte data key and a 32-byte IV, written as
 //     ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:str]; the additional
