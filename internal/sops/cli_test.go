@@ -51,7 +51,7 @@ var findSOPS = sync.OnceValues(func() (string, error) {
 	}
 	out, err := exec.Command(path, "--version", "--disable-version-check").Output()
 	if err != nil {
-		return "", errors.New(path + " --version: " + err.Error())
+		return "", errors.New(path + " --version: " + err.Error() + "; install sops with\n\t" + installSOPS)
 	}
 	if !strings.HasPrefix(string(out), "sops "+sopsVersion+"\n") && !strings.HasPrefix(string(out), "sops "+sopsVersion+" ") {
 		return "", errors.New(path + " is " + strings.TrimSpace(string(out)) + ", want sops " + sopsVersion + "; install it with\n\t" + installSOPS)
