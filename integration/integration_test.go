@@ -76,6 +76,16 @@ func TestRenderedTLSAgainstRealServers(t *testing.T) {
 			},
 			databases: []string{"auth-db", "tenant-db"},
 		},
+		{
+			name: "encrypted with age: the servers start from the Secrets Flux decrypts",
+			make: func(t *testing.T) *stack {
+				recipient := testIdentity().Recipient().String()
+				inv, data := genInventory(gen.PerDatabase(), gen.UID(int64(acct.UID)),
+					gen.With(func(inv *model.Inventory) { inv.Encryption = &model.Encryption{Age: []string{recipient}} }))
+				return renderStack(t, inv, data, nil, time.Now())
+			},
+			databases: []string{"tenant-db"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,8 +12,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"filippo.io/age"
+	"github.com/bakery-ia/tlsgen/internal/sops"
+	"sigs.k8s.io/kustomize/api/provider"
+	"sigs.k8s.io/kustomize/api/resource"
 
 	"github.com/bakery-ia/tlsgen/internal/gen"
 	"github.com/bakery-ia/tlsgen/internal/servers"
@@ -87,7 +93,23 @@ func renderStack(t *testing.T, inv *model.Inventory, invYAML []byte, seed fs.FS,
 		}
 	}
 	ca, reqs := render.Requests(inv)
-	state, err := pki.Reconcile(os.DirFS(s.pkiDir), ca, reqs, now)
+	// With encryption, the keys are kept sealed for the recipients, and the
+	// identity opens them as the command's does.
+	var opts pki.Options
+	var ids []age.Identity
+	if inv.Encryption != nil {
+		ids = testIdentities(t)
+		rs, err := sops.ParseRecipients(inv.Encryption.Age)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = pki.Options{
+			Recipients: inv.Encryption.Age,
+			Seal:       func(k []byte) ([]byte, error) { return sops.EncryptFile(k, rs) },
+			Open:       func(k []byte) ([]byte, error) { return sops.DecryptFile(k, ids) },
+		}
+	}
+	state, err := opts.Reconcile(os.DirFS(s.pkiDir), ca, reqs, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +148,15 @@ func renderStack(t *testing.T, inv *model.Inventory, invYAML []byte, seed fs.FS,
 	if err != nil {
 		t.Fatal(err)
 	}
+	if inv.Encryption != nil {
+		for i, f := range tree {
+			if f.Private {
+				if tree[i].Data, err = sops.EncryptSecret(f.Data, inv.Encryption.Age, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	built, err := render.Build(filesys.MakeFsOnDisk(), overlay, tree)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +168,10 @@ func renderStack(t *testing.T, inv *model.Inventory, invYAML []byte, seed fs.FS,
 	for _, r := range built.Resources() {
 		switch r.GetKind() {
 		case "Secret":
+			if ids != nil {
+				// As Flux does: the built Secret, decrypted.
+				r = decryptBuilt(t, r, ids)
+			}
 			o := &corev1.Secret{}
 			if err := render.DecodeStrict(r, o); err != nil {
 				t.Fatal(err)
@@ -467,4 +502,37 @@ func otherCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// testIdentity is the age identity of the encrypted test inventories,
+// made once per run: no secret key is committed.
+var testIdentity = sync.OnceValue(func() *age.X25519Identity {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		panic(err)
+	}
+	return id
+})
+
+func testIdentities(t *testing.T) []age.Identity {
+	return []age.Identity{testIdentity()}
+}
+
+// decryptBuilt decrypts a Secret kustomize built from a SOPS document, and
+// fails unless it was one: the MAC must survive kustomize's namespace.
+func decryptBuilt(t *testing.T, r *resource.Resource, ids []age.Identity) *resource.Resource {
+	t.Helper()
+	y, err := r.AsYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := sops.DecryptSecret(y, ids)
+	if err != nil {
+		t.Fatalf("Secret %s as kustomize built it: %v", r.GetName(), err)
+	}
+	out, err := provider.NewDepProvider().GetResourceFactory().FromBytes(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

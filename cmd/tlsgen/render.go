@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bakery-ia/tlsgen/internal/store"
+	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
 	"github.com/bakery-ia/tlsgen/pkg/render"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -14,8 +16,9 @@ import (
 
 type renderCmd struct {
 	common
-	Out string `short:"o" placeholder:"DIR" help:"Write the overlay tree to DIR. Without it, print the built manifests (kustomize build) to stdout."`
-	PKI string `name:"pki" placeholder:"DIR" help:"The PKI directory; default pki.dir of the inventory."`
+	Out         string `short:"o" placeholder:"DIR" help:"Write the overlay tree to DIR. Without it, print the built manifests (kustomize build) to stdout."`
+	PKI         string `name:"pki" placeholder:"DIR" help:"The PKI directory; default pki.dir of the inventory."`
+	AgeIdentity string `name:"age-identity" placeholder:"FILE" help:"The age identity that decrypts the private keys, when encryption.age is set; default $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY. Needed only when a key must be read."`
 }
 
 // Run reads the inventory, reconciles the PKI state, renders and builds in
@@ -96,18 +99,23 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	}
 
 	ca, reqs := render.Requests(p.inv)
-	keys := map[string]bool{pki.CAKeyFile: true}
-	for _, r := range reqs {
-		keys[r.KeyFile] = true
+	keyFiles := map[string]bool{}
+	for _, k := range append([]string{pki.CAKeyFile}, keyPaths(reqs)...) {
+		keyFiles[k], keyFiles[k+pki.SealedSuffix] = true, true
 	}
-	modeWarnings, err := fixModes(p.pkiDir, keys)
+	modeWarnings, err := fixModes(p.pkiDir, keyFiles)
 	if err != nil {
 		return writeError("the PKI directory", p.pkiDir, err)
 	}
 	warnings = append(warnings, modeWarnings...)
-	state, err := pki.Reconcile(os.DirFS(p.pkiDir), ca, reqs, c.At.now())
+	keys := &keyring{file: c.AgeIdentity}
+	opts, err := pkiOptions(p.inv, keys)
 	if err != nil {
-		return pkiError(p.pkiDir, err)
+		return err
+	}
+	state, err := opts.Reconcile(os.DirFS(p.pkiDir), ca, reqs, c.At.now())
+	if err != nil {
+		return lockedError(p.pkiDir, pkiError(p.pkiDir, err))
 	}
 
 	// Without -o the tree is built as if it stood beside the inventory.
@@ -121,6 +129,9 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	}
 	tree, err := render.Render(render.Input{Inventory: p.inv, PKI: state, Base: base, Containers: containers})
 	if err != nil {
+		return err
+	}
+	if err := protectKeys(tree, p.inv, out, keys); err != nil {
 		return err
 	}
 	var built []byte
@@ -169,6 +180,42 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	return nil
 }
 
+// keyPaths lists the key files of reqs.
+func keyPaths(reqs []pki.Request) []string {
+	out := make([]string, len(reqs))
+	for i, r := range reqs {
+		out[i] = r.KeyFile
+	}
+	return out
+}
+
+// protectKeys encrypts the overlay's Secrets when the inventory asks for
+// it, keeping those the overlay in out (when there is one) already holds
+// for the same content; without encryption, a Secret whose key is sealed
+// and could not be opened stops the render.
+func protectKeys(tree render.Tree, inv *model.Inventory, out string, keys *keyring) error {
+	if inv.Encryption == nil {
+		for _, f := range tree {
+			if f.KeyMissing {
+				return &inputError{err: fmt.Errorf("%s: needs its private key in plaintext, and %s", f.Path, noKey(f.KeyErr)), hint: identityHint}
+			}
+		}
+		return nil
+	}
+	prev := func(p string) []byte {
+		if out == "" {
+			return nil
+		}
+		data, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(p)))
+		if err != nil {
+			return nil
+		}
+		return data
+	}
+	return sealSecrets(tree, prev, inv.Encryption.Age, keys, time.Now())
+}
+
+// treeFiles are the overlay's files for the store.
 func treeFiles(tree render.Tree) []store.File {
 	files := make([]store.File, len(tree))
 	for i, f := range tree {

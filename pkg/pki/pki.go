@@ -178,7 +178,7 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 	if caCert != nil && caKey == nil && len(due) > 0 {
 		r := reqs[due[0]]
 		if caStored.exists {
-			return nil, &LockedError{Path: CAKeyFile + SealedSuffix, Reason: fmt.Sprintf("%s needs a new certificate (%s), and signing it", r.Name, reasons[due[0]]), Err: caStored.openErr}
+			return nil, &LockedError{Path: CAKeyFile + SealedSuffix, Reason: fmt.Sprintf("signing a new certificate for %s (%s)", r.Name, reasons[due[0]]), Err: caStored.openErr}
 		}
 		return nil, &FileError{CAKeyFile, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or %s", r.Name, reasons[due[0]], newCA)}
 	}

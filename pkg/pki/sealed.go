@@ -155,19 +155,19 @@ func (o Options) migrate(k *storedKey, reseal bool, what string) ([]File, *Event
 	if !k.exists {
 		return nil, nil, nil
 	}
-	var action, reason string
+	var action, doing, reason string
 	switch {
 	case o.Seal != nil && k.plain:
-		action, reason = "encrypted", "encryption.age is set"
+		action, doing, reason = "encrypted", "encrypting", "encryption.age is set"
 	case o.Seal != nil && reseal:
-		action, reason = "re-encrypted", "encryption.age changed"
+		action, doing, reason = "re-encrypted", "re-encrypting", "encryption.age changed"
 	case o.Seal == nil && k.sealed != nil:
-		action, reason = "decrypted", "encryption is off: the key is now stored in plaintext"
+		action, doing, reason = "decrypted", "decrypting", "encryption is off: the key is now stored in plaintext"
 	default:
 		return nil, nil, nil
 	}
 	if k.pem == nil {
-		return nil, nil, &LockedError{Path: k.path + SealedSuffix, Reason: fmt.Sprintf("storing %s as %s (%s)", what, action, reason), Err: k.openErr}
+		return nil, nil, &LockedError{Path: k.path + SealedSuffix, Reason: fmt.Sprintf("%s the key of %s (%s)", doing, what, reason), Err: k.openErr}
 	}
 	files, err := o.keyFiles(k.path, k.pem, k)
 	if err != nil {

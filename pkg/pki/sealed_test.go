@@ -107,7 +107,7 @@ func TestSealedKeys(t *testing.T) {
 		}
 		_, err := reconcileWith(t, nobody.options(), fsys, reqs, 3*365*day)
 		var le *pki.LockedError
-		if !errors.As(err, &le) || le.Path != "ca/ca-key.pem.age" || !strings.Contains(le.Reason, "postgres needs a new certificate") {
+		if !errors.As(err, &le) || le.Path != "ca/ca-key.pem.age" || !strings.Contains(le.Reason, "signing a new certificate for postgres") {
 			t.Fatalf("err = %v, want a LockedError on the CA key", err)
 		}
 		wrong := sealer{recipients: "alice,flux", identity: "mallory"}

@@ -59,6 +59,11 @@ type File struct {
 	// Private is a file that holds a private key: a Secret. It is written
 	// 0600.
 	Private bool
+	// KeyMissing is a Secret rendered without its private key, which the
+	// PKI directory keeps sealed and no identity opened: the Secret the
+	// overlay holds can be kept, not written anew. KeyErr says why.
+	KeyMissing bool
+	KeyErr     error
 }
 
 // Tree is the overlay, sorted by path.
@@ -193,8 +198,18 @@ func (r *renderer) serverSecret(s model.Server) (string, error) {
 	r.secrets[s.SecretName] = true
 	data := map[string][]byte{s.CertFile: c.CertPEM, s.KeyFile: c.KeyPEM, model.CAFile: r.in.PKI.CAPEM}
 	p := path.Join("secrets", s.SecretName+".yaml")
-	r.object(p, secret(s.SecretName, data, describe(c.Cert, r.in.PKI.CA, sum)))
-	r.tree[len(r.tree)-1].Private = true
+	v := secret(s.SecretName, data, describe(c.Cert, r.in.PKI.CA, sum))
+	if r.in.Inventory.Encryption != nil {
+		// kustomize sets the namespace; a SOPS document states it itself,
+		// so that what Flux decrypts is what was encrypted.
+		v["metadata"].(map[string]any)["namespace"] = r.in.Inventory.Namespace
+	}
+	r.object(p, v)
+	f := &r.tree[len(r.tree)-1]
+	f.Private = true
+	if c.KeyPEM == nil {
+		f.KeyMissing, f.KeyErr = true, c.KeyErr
+	}
 	return sum, nil
 }
 
