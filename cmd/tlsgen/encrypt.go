@@ -21,8 +21,16 @@ import (
 // identityHint says where the age identity comes from, as sops looks for it.
 const identityHint = "set SOPS_AGE_KEY_FILE to your age identity file (or SOPS_AGE_KEY to the key itself), or pass --age-identity FILE"
 
+// identityError is a sealed key that no identity at hand opens: none was
+// given, the one given cannot be read, or it is not a recipient. pki then
+// leaves the key closed, and stops only when it needs it.
+type identityError struct{ msg string }
+
+func (e *identityError) Error() string        { return e.msg }
+func (e *identityError) Is(target error) bool { return target == pki.ErrNoIdentity }
+
 // errNoIdentity is a render that needs a private key with no identity given.
-var errNoIdentity = errors.New("no age identity given")
+var errNoIdentity = &identityError{"no age identity was given"}
 
 // keyring is the age identity, read the first time a sealed key must be
 // opened: a render that needs no private key needs no identity, so
@@ -57,19 +65,24 @@ func (k *keyring) identities() ([]age.Identity, error) {
 			k.ids, k.err = sops.ParseIdentities(data)
 		}
 		if k.err != nil {
-			k.err = fmt.Errorf("%s: %w", from, k.err)
+			k.err = &identityError{fmt.Sprintf("%s: %v", from, k.err)}
 		}
 	})
 	return k.ids, k.err
 }
 
-// open decrypts a sealed key.
+// open decrypts a sealed key, as pki.Options.Open: an identity that does
+// not open it is no identity for it.
 func (k *keyring) open(sealed []byte) ([]byte, error) {
 	ids, err := k.identities()
 	if err != nil {
 		return nil, err
 	}
-	return sops.DecryptFile(sealed, ids)
+	key, err := sops.DecryptFile(sealed, ids)
+	if errors.Is(err, sops.ErrNoIdentity) {
+		return nil, &identityError{"the age identity given is not one of its recipients"}
+	}
+	return key, err
 }
 
 // pkiOptions keeps the PKI directory's keys as the inventory says: sealed
@@ -96,7 +109,7 @@ func lockedError(pkiDir string, err error) error {
 	if !errors.As(err, &le) {
 		return err
 	}
-	return &inputError{err: fmt.Errorf("%s: %s needs this key, and %s", filepath.Join(pkiDir, le.Path), le.Reason, noKey(le.Err)), hint: identityHint}
+	return &inputError{err: fmt.Errorf("%s: %s needs this key: %s", filepath.Join(pkiDir, le.Path), le.Reason, noKey(le.Err)), hint: identityHint}
 }
 
 // noKey says why a sealed key could not be opened.
@@ -125,7 +138,7 @@ func sealSecrets(tree render.Tree, prev func(path string) []byte, recipients []s
 			continue
 		}
 		if f.KeyMissing {
-			return &inputError{err: fmt.Errorf("%s: its content changed, and encrypting it anew needs its private key, which %s", f.Path, noKey(f.KeyErr)), hint: identityHint}
+			return &inputError{err: fmt.Errorf("%s: its content changed, and encrypting it anew needs its private key: %s", f.Path, noKey(f.KeyErr)), hint: identityHint}
 		}
 		enc, err := sops.EncryptSecret(f.Data, recipients, now)
 		if err != nil {

@@ -197,7 +197,7 @@ func protectKeys(tree render.Tree, inv *model.Inventory, out string, keys *keyri
 	if inv.Encryption == nil {
 		for _, f := range tree {
 			if f.KeyMissing {
-				return &inputError{err: fmt.Errorf("%s: needs its private key in plaintext, and %s", f.Path, noKey(f.KeyErr)), hint: identityHint}
+				return &inputError{err: fmt.Errorf("%s: needs its private key in plaintext: %s", f.Path, noKey(f.KeyErr)), hint: identityHint}
 			}
 		}
 		return nil

@@ -24,14 +24,18 @@ type Options struct {
 	// Seal encrypts a private key for storage: with it, every key is kept
 	// sealed, in KeyFile+SealedSuffix; without it, in plaintext.
 	Seal func(keyPEM []byte) ([]byte, error)
-	// Open decrypts a sealed key, or fails when no identity is at hand. A
-	// key that is only read to be shipped is then left out (Cert.KeyPEM is
-	// nil); one that is needed, the CA's to sign, stops the reconcile with
-	// a *LockedError.
+	// Open decrypts a sealed key. When no identity is at hand, or none
+	// opens the key, its error wraps ErrNoIdentity: a key that is only read
+	// to be shipped is then left out (Cert.KeyPEM is nil), and one that is
+	// needed, the CA's to sign, stops the reconcile with a *LockedError.
+	// Any other error is a damaged file.
 	Open func(sealed []byte) ([]byte, error)
 	// Recipients are whom Seal encrypts for.
 	Recipients []string
 }
+
+// ErrNoIdentity is a sealed key that no identity at hand opens.
+var ErrNoIdentity = errors.New("no identity to decrypt the key")
 
 // LockedError is work that needs a sealed private key that could not be
 // opened: no identity at hand, or none that matches.
@@ -78,10 +82,13 @@ func (o Options) readKey(fsys fs.FS, p string) (*storedKey, error) {
 	case sealed != nil:
 		k.sealed, k.exists = sealed, true
 		if o.Open == nil {
-			k.openErr = errors.New("no age identity")
+			k.openErr = ErrNoIdentity
 			break
 		}
 		if k.pem, err = o.Open(sealed); err != nil {
+			if !errors.Is(err, ErrNoIdentity) {
+				return nil, &FileError{p + SealedSuffix, err}
+			}
 			k.pem, k.openErr = nil, err
 			break
 		}

@@ -2,6 +2,7 @@ package pki_test
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -19,7 +20,7 @@ type sealer struct {
 	identity   string // opens what was sealed for it; "" is no identity
 }
 
-var errNoIdentity = errors.New("no identity")
+var errNoIdentity = fmt.Errorf("%w: none given", pki.ErrNoIdentity)
 
 func (s sealer) options() pki.Options {
 	o := pki.Options{
@@ -33,7 +34,7 @@ func (s sealer) options() pki.Options {
 			}
 			head, body, _ := bytes.Cut(sealed, []byte("\n"))
 			if !strings.Contains(string(head), s.identity) {
-				return nil, errors.New("no identity matched")
+				return nil, fmt.Errorf("%w: no identity matched", pki.ErrNoIdentity)
 			}
 			return base64.StdEncoding.DecodeString(string(body))
 		},
