@@ -2,9 +2,9 @@ package pki_test
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
