@@ -83,8 +83,15 @@ type File struct {
 
 // Result is the PKI state after reconciling.
 type Result struct {
-	CA     *x509.Certificate
-	CAPEM  []byte
+	// CA is the current CA; Next the one a rotation is bringing in, or nil;
+	// Issuer the one that signs (Next once the rotation has switched).
+	CA, Next, Issuer *x509.Certificate
+	Phase            Phase
+	// CAPEM is the bundle clients and servers trust: the CA, and the next
+	// one during a rotation.
+	CAPEM []byte
+	// Due lists, in a dry run, what a render would issue, and why.
+	Due    []Renewal
 	Certs  map[string]*Cert // by Request.Name
 	Events []Event
 	// Warnings are things to fix that do not stop the render.
@@ -112,29 +119,21 @@ func Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result
 	return Options{}.Reconcile(fsys, ca, reqs, now)
 }
 
-// Reconcile is Reconcile with the keys kept as o says: a key is opened
-// only when there is an identity, and needed only to sign (the CA's) or to
-// change how it is stored.
+// Reconcile is Reconcile with the keys kept as o says (a key is opened
+// only when there is an identity, and needed only to sign or to change how
+// it is kept), due-ness judged at o.At, and, with o.DryRun, nothing issued.
+// What it issues is valid from now, backdated by Backdate, whatever o.At.
 func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Time) (*Result, error) {
 	now = now.Truncate(time.Second)
+	at := now
+	if !o.At.IsZero() {
+		at = o.At.Truncate(time.Second)
+	}
 	res := &Result{Certs: map[string]*Cert{}}
 
-	caCert, caCertPEM, err := readCACert(fsys)
+	cas, err := o.readCAs(fsys)
 	if err != nil {
 		return nil, err
-	}
-	caStored, err := o.readKey(fsys, CAKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	caKey := caStored.key
-	if caStored.exists {
-		if caCert == nil {
-			return nil, &FileError{CAKeyFile, fmt.Errorf("found without %s: refusing to create a new CA beside an existing key; restore %s or remove %s", CACertFile, CACertFile, CAKeyFile)}
-		}
-		if caKey != nil && !Matches(caKey, caCert.PublicKey) {
-			return nil, &FileError{CAKeyFile, fmt.Errorf("does not match the certificate in %s", CACertFile)}
-		}
 	}
 	reseal := false
 	if o.Seal != nil {
@@ -142,12 +141,13 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 			return nil, err
 		}
 	}
-	if caCert != nil {
-		if t := KeyTypeOf(caCert.PublicKey); t != ca.Key {
+	issuer, issuerKey := cas.issuer()
+	if cas.cur != nil {
+		if t := KeyTypeOf(cas.cur.PublicKey); t != ca.Key {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA key is %s and the inventory asks for %s; the CA is kept (a CA is never replaced silently)", t, ca.Key))
 		}
-		if left := caCert.NotAfter.Sub(now); left <= 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA expired %s ago (%s)", FormatDuration(-left), caCert.NotAfter.UTC().Format(time.DateOnly)))
+		if left := issuer.NotAfter.Sub(at); left > 0 && left < Year && cas.phase == PhaseNone {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA expires on %s (in %s), and no certificate outlives it: rotate it (tlsgen rotate-ca start)", issuer.NotAfter.UTC().Format(time.DateOnly), FormatDuration(left)))
 		}
 	}
 
@@ -160,7 +160,7 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 	errs := make([]error, len(reqs))
 	parallel(len(reqs), func(i int) {
 		if stored[i], errs[i] = o.readStored(fsys, reqs[i]); errs[i] == nil {
-			reasons[i], warnings[i] = decide(reqs[i], caCert, stored[i], now)
+			reasons[i], warnings[i] = decide(reqs[i], issuer, stored[i], at, now)
 		}
 	})
 	var due []int
@@ -175,17 +175,34 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 			due = append(due, i)
 		}
 	}
-	if caCert != nil && caKey == nil && len(due) > 0 {
-		r := reqs[due[0]]
-		if caStored.exists {
-			return nil, &LockedError{Path: CAKeyFile + SealedSuffix, Reason: fmt.Sprintf("signing a new certificate for %s (%s)", r.Name, reasons[due[0]]), Err: caStored.openErr}
+	res.CA, res.Next, res.Issuer, res.Phase, res.CAPEM = cas.cur, cas.next, issuer, cas.phase, cas.bundle()
+	if o.DryRun {
+		for i, req := range reqs {
+			if sc := stored[i]; sc.cert != nil {
+				res.Certs[req.Name] = &Cert{Cert: sc.cert, CertPEM: sc.certPEM, KeyPEM: sc.key.pem, KeyErr: sc.key.openErr}
+			}
+			if reasons[i] != "" {
+				res.Due = append(res.Due, Renewal{Name: req.Name, Reason: reasons[i]})
+			}
 		}
-		return nil, &FileError{CAKeyFile, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or %s", r.Name, reasons[due[0]], newCA)}
+		return res, nil
+	}
+	if issuer != nil && len(due) > 0 {
+		r := reqs[due[0]]
+		if !issuer.NotAfter.After(now) {
+			return nil, &FileError{cas.issuerCertFile(), fmt.Errorf("the CA %q expired on %s and can sign nothing, and %s needs a new certificate (%s): rotate the CA (tlsgen rotate-ca start), or %s", issuer.Subject.CommonName, issuer.NotAfter.UTC().Format(time.DateOnly), r.Name, reasons[due[0]], newCA)}
+		}
+		if issuerKey.key == nil {
+			if issuerKey.exists {
+				return nil, &LockedError{Path: issuerKey.path + SealedSuffix, Reason: fmt.Sprintf("signing a new certificate for %s (%s)", r.Name, reasons[due[0]]), Err: issuerKey.openErr}
+			}
+			return nil, &FileError{issuerKey.path, fmt.Errorf("missing, and %s needs a new certificate (%s); restore the CA key, or %s", r.Name, reasons[due[0]], newCA)}
+		}
 	}
 
 	// One round of key generation for the CA and every due certificate.
 	var types []KeyType
-	if caCert == nil {
+	if cas.cur == nil {
 		types = append(types, ca.Key)
 	}
 	for _, i := range due {
@@ -195,27 +212,30 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	if caCert == nil {
-		caKey, keys = keys[0], keys[1:]
-		if caCert, err = createCA(ca, caKey, now); err != nil {
+	signer := issuerKey.key
+	if cas.cur == nil {
+		signer, keys = keys[0], keys[1:]
+		if issuer, err = createCA(ca, signer, now); err != nil {
 			return nil, fmt.Errorf("creating the CA: %w", err)
 		}
-		caCertPEM = EncodeCert(caCert)
-		keyPEM, err := EncodeKey(caKey)
+		caFiles, err := o.caFiles(CACertFile, CAKeyFile, issuer, signer)
 		if err != nil {
 			return nil, err
 		}
-		keyFiles, err := o.keyFiles(CAKeyFile, keyPEM, nil)
-		if err != nil {
-			return nil, err
-		}
-		res.Writes = append(res.Writes, File{Path: CACertFile, Data: caCertPEM})
-		res.Writes = append(res.Writes, keyFiles...)
+		res.Writes = append(res.Writes, caFiles...)
 		res.Events = append(res.Events, Event{Name: "ca", Action: "created", Reason: "no CA yet"})
-	} else if err := res.migrate(o, caStored, reseal, "ca"); err != nil {
-		return nil, err
+		cas.cur, cas.curPEM = issuer, EncodeCert(issuer)
+		res.CA, res.Issuer, res.CAPEM = issuer, issuer, cas.bundle()
+	} else {
+		if err := res.migrate(o, cas.curKey, reseal, "ca"); err != nil {
+			return nil, err
+		}
+		if cas.next != nil {
+			if err := res.migrate(o, cas.nextKey, reseal, "ca-next"); err != nil {
+				return nil, err
+			}
+		}
 	}
-	res.CA, res.CAPEM = caCert, caCertPEM
 
 	for i, req := range reqs {
 		if reasons[i] == "" {
@@ -227,9 +247,12 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 		} else {
 			key := keys[0]
 			keys = keys[1:]
-			c, err := issue(req, caCert, caKey, key, now)
+			c, err := issue(req, issuer, signer, key, now)
 			if err != nil {
 				return nil, fmt.Errorf("%s: issuing server certificate: %w", req.Name, err)
+			}
+			if c.NotAfter.Before(c.NotBefore.Add(req.Validity)) {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: valid until %s only, when the CA expires, not for %s: rotate the CA (tlsgen rotate-ca start)", req.Name, c.NotAfter.UTC().Format(time.DateOnly), FormatDuration(req.Validity)))
 			}
 			keyPEM, err := EncodeKey(key)
 			if err != nil {
@@ -249,8 +272,8 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 			}
 			res.Events = append(res.Events, Event{Name: req.Name, Action: action, Reason: reasons[i]})
 		}
-		if req.CAFile != "" && string(stored[i].caPEM) != string(caCertPEM) {
-			res.Writes = append(res.Writes, File{Path: req.CAFile, Data: caCertPEM})
+		if req.CAFile != "" && string(stored[i].caPEM) != string(res.CAPEM) {
+			res.Writes = append(res.Writes, File{Path: req.CAFile, Data: res.CAPEM})
 		}
 	}
 	// The record of whom the keys are sealed for.
@@ -280,23 +303,23 @@ func (res *Result) migrate(o Options, k *storedKey, reseal bool, name string) er
 	return nil
 }
 
-func readCACert(fsys fs.FS) (*x509.Certificate, []byte, error) {
-	data, err := fs.ReadFile(fsys, CACertFile)
+func readCACert(fsys fs.FS, p string) (*x509.Certificate, []byte, error) {
+	data, err := fs.ReadFile(fsys, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, &FileError{CACertFile, err}
+		return nil, nil, &FileError{p, err}
 	}
 	certs, err := ParseCerts(data)
 	if err != nil {
-		return nil, nil, &FileError{CACertFile, err}
+		return nil, nil, &FileError{p, err}
 	}
 	if len(certs) != 1 {
-		return nil, nil, &FileError{CACertFile, fmt.Errorf("holds %d certificates, expected the CA alone", len(certs))}
+		return nil, nil, &FileError{p, fmt.Errorf("holds %d certificates, expected the CA alone", len(certs))}
 	}
 	if err := canSign(certs[0]); err != nil {
-		return nil, nil, &FileError{CACertFile, fmt.Errorf("%q cannot sign certificates: %w", certs[0].Subject.CommonName, err)}
+		return nil, nil, &FileError{p, fmt.Errorf("%q cannot sign certificates: %w", certs[0].Subject.CommonName, err)}
 	}
 	return certs[0], data, nil
 }
@@ -390,9 +413,11 @@ func (o Options) readStored(fsys fs.FS, req Request) (*storedCert, error) {
 	return sc, nil
 }
 
-// decide returns why req's stored certificate cannot be reused at now, or ""
-// when it can. The reasons are what the CLI prints.
-func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (reason, warning string) {
+// decide returns why req's stored certificate cannot be reused, or "" when
+// it can: due-ness is judged at at, and a certificate that is not valid
+// yet at now (issued for a later time) is issued again. The reasons are
+// what the CLI prints.
+func decide(req Request, ca *x509.Certificate, sc *storedCert, at, now time.Time) (reason, warning string) {
 	switch {
 	case sc.cert == nil && !sc.key.exists:
 		return "no certificate yet", ""
@@ -432,15 +457,18 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, now time.Time) (r
 	if len(changed) > 0 {
 		return strings.Join(changed, "; "), ""
 	}
-	left := c.NotAfter.Sub(now)
+	if c.NotBefore.After(now) {
+		return fmt.Sprintf("not valid until %s: it was issued for a later time", c.NotBefore.UTC().Format(time.RFC3339)), ""
+	}
+	left := c.NotAfter.Sub(at)
 	if left <= 0 {
 		return fmt.Sprintf("expired %s ago", FormatDuration(-left)), ""
 	}
-	if Due(c, req.RenewBefore, now) {
+	if Due(c, req.RenewBefore, at) {
 		// A certificate cannot outlive its CA: when the CA expires first,
 		// a new certificate would expire no later, so keep it and warn.
 		if !ca.NotAfter.After(c.NotAfter) {
-			return "", fmt.Sprintf("%s: expires in %s with the CA; rotate the CA: %s", req.Name, FormatDuration(left), newCA)
+			return "", fmt.Sprintf("%s: expires in %s with the CA: rotate the CA (tlsgen rotate-ca start)", req.Name, FormatDuration(left))
 		}
 		return fmt.Sprintf("expires in %s, renewBefore %s", FormatDuration(left), FormatDuration(req.RenewBefore)), ""
 	}
@@ -487,7 +515,7 @@ func createCA(req CARequest, key crypto.Signer, now time.Time) (*x509.Certificat
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: req.CommonName},
-		NotBefore:             now,
+		NotBefore:             now.Add(-Backdate),
 		NotAfter:              now.Add(req.Validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
@@ -541,7 +569,7 @@ func issue(req Request, ca *x509.Certificate, caKey, key crypto.Signer, now time
 		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: subjectCommonName(req)},
 		DNSNames:     req.DNSNames,
-		NotBefore:    now,
+		NotBefore:    now.Add(-Backdate),
 		NotAfter:     notAfter,
 		KeyUsage:     usage,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -93,8 +93,8 @@ func TestFirstReconcileCreatesTheCAAndIssuesEveryCertificate(t *testing.T) {
 	if !ca.IsCA || ca.Subject.CommonName != "Test CA" || !ca.MaxPathLenZero || ca.KeyUsage&x509.KeyUsageCertSign == 0 {
 		t.Errorf("CA: IsCA %v, CN %q, MaxPathLenZero %v, KeyUsage %v", ca.IsCA, ca.Subject.CommonName, ca.MaxPathLenZero, ca.KeyUsage)
 	}
-	if !ca.NotBefore.Equal(t0.Add(time.Second)) || !ca.NotAfter.Equal(t0.Add(time.Second+10*365*day)) {
-		t.Errorf("CA validity %s to %s: want now truncated to the second, for 10 years", ca.NotBefore, ca.NotAfter)
+	if !ca.NotBefore.Equal(t0.Add(time.Second-pki.Backdate)) || !ca.NotAfter.Equal(t0.Add(time.Second+10*365*day)) {
+		t.Errorf("CA validity %s to %s: want from now truncated to the second, less the backdate for clock skew, for 10 years", ca.NotBefore, ca.NotAfter)
 	}
 	c := res.Certs["postgres"].Cert
 	if err := c.CheckSignatureFrom(ca); err != nil {
@@ -103,8 +103,8 @@ func TestFirstReconcileCreatesTheCAAndIssuesEveryCertificate(t *testing.T) {
 	if strings.Join(c.DNSNames, ",") != "db,localhost" || c.IsCA || len(c.ExtKeyUsage) != 1 || c.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
 		t.Errorf("postgres certificate: DNSNames %v, IsCA %v, ExtKeyUsage %v", c.DNSNames, c.IsCA, c.ExtKeyUsage)
 	}
-	if got := c.NotAfter.Sub(c.NotBefore); got != 3*365*day {
-		t.Errorf("validity %s, want 3y", got)
+	if got := c.NotAfter.Sub(c.NotBefore); got != 3*365*day+pki.Backdate {
+		t.Errorf("validity %s, want 3y from now and the backdate before it", got)
 	}
 	if pki.KeyTypeOf(c.PublicKey) != "ecdsa-p256" {
 		t.Errorf("key type %s", pki.KeyTypeOf(c.PublicKey))
@@ -223,9 +223,9 @@ func TestACertificateNeverOutlivesItsCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The warning says how to rotate: tlsgen has no rotate command.
-	want := "postgres: expires in 65d with the CA; rotate the CA: move ca/ away to start a new CA that every client must then trust"
-	if len(res.Events) != 0 || len(res.Warnings) != 1 || res.Warnings[0] != want {
+	// The warning says how to rotate.
+	want := "postgres: expires in 65d with the CA: rotate the CA (tlsgen rotate-ca start)"
+	if len(res.Events) != 0 || len(res.Warnings) != 2 || res.Warnings[1] != want || !strings.HasPrefix(res.Warnings[0], "ca: the CA expires on ") {
 		t.Errorf("events %v, warnings %q: want no renewal and the warning %q", res.Events, res.Warnings, want)
 	}
 }

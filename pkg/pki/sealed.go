@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"time"
 )
 
 // SealedSuffix is added to a key file's name when the key is kept
@@ -32,6 +33,12 @@ type Options struct {
 	Open func(sealed []byte) ([]byte, error)
 	// Recipients are whom Seal encrypts for.
 	Recipients []string
+	// At is the time due-ness is judged at; zero is now. What is issued is
+	// valid from now all the same.
+	At time.Time
+	// DryRun issues nothing, generates no key and writes nothing: Result.Due
+	// says what a render would issue. status and check run so.
+	DryRun bool
 }
 
 // ErrNoIdentity is a sealed key that no identity at hand opens.

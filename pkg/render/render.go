@@ -198,7 +198,7 @@ func (r *renderer) serverSecret(s model.Server) (string, error) {
 	r.secrets[s.SecretName] = true
 	data := map[string][]byte{s.CertFile: c.CertPEM, s.KeyFile: c.KeyPEM, model.CAFile: r.in.PKI.CAPEM}
 	p := path.Join("secrets", s.SecretName+".yaml")
-	v := secret(s.SecretName, data, describe(c.Cert, r.in.PKI.CA, sum))
+	v := secret(s.SecretName, data, describe(c.Cert, sum))
 	if r.in.Inventory.Encryption != nil {
 		// kustomize sets the namespace; a SOPS document states it itself,
 		// so that what Flux decrypts is what was encrypted.
@@ -243,9 +243,9 @@ func joinCapped(names []string, max int) string {
 	return b.String()
 }
 
-// describe is the annotations of a Secret that holds c, issued by ca, with
-// the checksum of its content.
-func describe(c, ca *x509.Certificate, sum string) map[string]string {
+// describe is the annotations of a Secret that holds c, with the checksum
+// of its content.
+func describe(c *x509.Certificate, sum string) map[string]string {
 	fp := sha256.Sum256(c.Raw)
 	a := map[string]string{
 		ChecksumKey:           sum,
@@ -253,7 +253,7 @@ func describe(c, ca *x509.Certificate, sum string) map[string]string {
 		annotationNotAfter:    c.NotAfter.UTC().Format(time.RFC3339),
 		annotationFingerprint: hex.EncodeToString(fp[:]),
 		annotationKeyType:     string(pki.KeyTypeOf(c.PublicKey)),
-		annotationIssuer:      ca.Subject.CommonName,
+		annotationIssuer:      c.Issuer.CommonName,
 	}
 	if c.Subject.CommonName != "" {
 		a[annotationCommonName] = c.Subject.CommonName
