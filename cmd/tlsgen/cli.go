@@ -42,6 +42,15 @@ func (a *atFlag) Decode(ctx *kong.DecodeContext) error {
 	return fmt.Errorf("%q is not a time: write RFC 3339 (2026-11-26T10:00:00Z) or a date (2026-11-26)", s)
 }
 
+// judge is the time --at asks certificates to be judged at, or zero for
+// now. It never dates a certificate: what tlsgen issues is valid from now.
+func (a atFlag) judge() time.Time {
+	if a.set {
+		return a.Time
+	}
+	return time.Time{}
+}
+
 // now is --at, or the clock.
 func (a atFlag) now() time.Time {
 	if a.set {

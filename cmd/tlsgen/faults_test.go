@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bakery-ia/tlsgen/internal/gen"
 	"github.com/bakery-ia/tlsgen/internal/store"
+	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -121,6 +123,15 @@ func (f *faultFS) SyncDir(name string) error {
 type noExchange struct{ store.FS }
 
 func (noExchange) Exchange(a, b string) error { return errors.ErrUnsupported }
+
+// renewAll changes the inventory so that the next render renews every
+// server certificate: another key type.
+func renewAll(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "inventory.yaml"), gen.YAML(gen.Keys(model.ECDSAP384)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // snapshot reads every regular file under dir, by slash path.
 func snapshot(t *testing.T, dir string) map[string]string {
@@ -296,10 +307,11 @@ func killAt(t *testing.T, fsys store.FS, at int) bool {
 		t.Fatalf("first render: exit %d: %s", code, stderr)
 	}
 	oldPKI, oldTree := snapshot(t, filepath.Join(dir, "tls")), snapshot(t, filepath.Join(dir, "out"))
+	renewAll(t, dir)
 
 	f := &faultFS{FS: fsys, at: at}
 	writeFS = f
-	code, stderr := renderIn(dir, "--at", "2031-01-01")
+	code, stderr := renderIn(dir)
 	writeFS = store.OS{}
 	if !f.reached() {
 		if code != 0 {
@@ -334,7 +346,7 @@ func killAt(t *testing.T, fsys store.FS, at int) bool {
 		}
 	}
 
-	code, stderr = renderIn(dir, "--at", "2031-01-01")
+	code, stderr = renderIn(dir)
 	if code != 0 {
 		t.Fatalf("kill at operation %d: the next render: exit %d: %s", at, code, stderr)
 	}
@@ -343,7 +355,7 @@ func killAt(t *testing.T, fsys store.FS, at int) bool {
 	if checkTree(t, snapshot(t, filepath.Join(dir, "out")), oldTree) {
 		t.Fatalf("kill at operation %d: the next render left the old keys in the overlay", at)
 	}
-	if code, stderr := renderIn(dir, "--at", "2031-01-01"); code != 0 || !strings.Contains(stderr, " 0 changed, 0 removed") {
+	if code, stderr := renderIn(dir); code != 0 || !strings.Contains(stderr, " 0 changed, 0 removed") {
 		t.Fatalf("kill at operation %d: the overlay does not match the PKI: exit %d: %s", at, code, stderr)
 	}
 	checkNoStrayKeys(t, dir)
@@ -364,9 +376,10 @@ func TestFullDiskAtEveryWrite(t *testing.T) {
 			t.Fatalf("first render: exit %d: %s", code, stderr)
 		}
 		oldPKI, oldTree := snapshot(t, filepath.Join(dir, "tls")), snapshot(t, filepath.Join(dir, "out"))
+		renewAll(t, dir)
 		f := &faultFS{FS: store.OS{}, at: at, enospc: true}
 		writeFS = f
-		code, stderr := renderIn(dir, "--at", "2031-01-01")
+		code, stderr := renderIn(dir)
 		writeFS = store.OS{}
 		if !f.reached() {
 			if at < 5 {
@@ -402,9 +415,10 @@ func TestUnwritableOutputStopsBeforeRenewal(t *testing.T) {
 		t.Fatalf("first render: exit %d: %s", code, stderr)
 	}
 	oldPKI := snapshot(t, filepath.Join(dir, "tls"))
+	renewAll(t, dir)
 	// Root may write anywhere, so the file system says no instead.
 	writeFS = denyUnder{FS: store.OS{}, dir: dir + string(filepath.Separator) + ".out"}
-	code, stderr := renderIn(dir, "--at", "2031-01-01")
+	code, stderr := renderIn(dir)
 	writeFS = store.OS{}
 	if code != exitInvalid || !strings.Contains(stderr, "tlsgen: error: writing the overlay ") || !strings.Contains(stderr, "permission denied") {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -440,7 +454,8 @@ func TestRendersWithDifferentPKIIntoOneOutput(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], stderrs[i] = renderIn(dir, "--pki", filepath.Join(dir, fmt.Sprintf("pki-%d", i%2)))
+			// --new-ca: each render trusts its own CA, on purpose.
+			codes[i], stderrs[i] = renderIn(dir, "--pki", filepath.Join(dir, fmt.Sprintf("pki-%d", i%2)), "--new-ca")
 		}()
 	}
 	wg.Wait()

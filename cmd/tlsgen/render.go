@@ -19,6 +19,8 @@ type renderCmd struct {
 	Out         string `short:"o" placeholder:"DIR" help:"Write the overlay tree to DIR. Without it, print the built manifests (kustomize build) to stdout."`
 	PKI         string `name:"pki" placeholder:"DIR" help:"The PKI directory; default pki.dir of the inventory."`
 	AgeIdentity string `name:"age-identity" placeholder:"FILE" help:"The age identity that decrypts the private keys, when encryption.age is set; default $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY. Needed only when a key must be read."`
+	NewCA       bool   `name:"new-ca" help:"Create a new CA although the overlay's CA bundle trusts another: every client must then trust the new one."`
+	Prune       bool   `help:"Remove from the PKI directory the certificates and keys the inventory no longer asks for."`
 }
 
 // Run reads the inventory, reconciles the PKI state, renders and builds in
@@ -39,21 +41,9 @@ func (c *renderCmd) Run(u *ui) (err error) {
 			return err
 		}
 	}
-	if err := p.checkBase(); err != nil {
+	containers, warnings, err := p.containers()
+	if err != nil {
 		return err
-	}
-
-	// The overlay is built only for stdout: kustomize's strategic merge
-	// costs several times the rest of a render. The base is checked for what
-	// the patches need, and the tests build every overlay.
-	baseDeps, err := render.BaseDeployments(filesys.MakeFsOnDisk(), p.base)
-	if err != nil {
-		return &inputError{err: fmt.Errorf("%s: base: %w", c.File, err)}
-	}
-	containers, warnings, err := render.CheckBase(p.inv, baseDeps)
-	if err != nil {
-		return invalid("the base must hold every Deployment the inventory names, once, with the container to patch, and build with kustomize",
-			"%s: base %s: %w", c.File, p.base, err)
 	}
 
 	// Directories this render created go again if it stops.
@@ -113,9 +103,29 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	if err != nil {
 		return err
 	}
-	state, err := opts.Reconcile(os.DirFS(p.pkiDir), ca, reqs, c.At.now())
+	opts.At = c.At.judge()
+	state, err := opts.Reconcile(os.DirFS(p.pkiDir), ca, reqs, time.Now())
 	if err != nil {
 		return lockedError(p.pkiDir, pkiError(p.pkiDir, err))
+	}
+	if c.Out != "" && !c.NewCA {
+		if err := checkTrust(out, c.Out, p.pkiDir, state); err != nil {
+			return err
+		}
+	}
+	stale, pruned, err := pki.Stale(os.DirFS(p.pkiDir), reqs)
+	if err != nil {
+		return pkiError(p.pkiDir, err)
+	}
+	for _, name := range stale {
+		if c.Prune {
+			state.Events = append(state.Events, pki.Event{Name: name, Action: "pruned", Reason: "not in the inventory"})
+		} else {
+			warnings = append(warnings, fmt.Sprintf("stale: %s: not in the inventory; tlsgen render --prune removes it", name))
+		}
+	}
+	if c.Prune {
+		state.Writes = append(state.Writes, pruned...)
 	}
 
 	// Without -o the tree is built as if it stood beside the inventory.
@@ -123,11 +133,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	if c.Out == "" {
 		treeDir = filepath.Join(filepath.Dir(c.File), ".tlsgen-build")
 	}
-	base, err := relSlash(treeDir, p.base)
-	if err != nil {
-		return err
-	}
-	tree, err := render.Render(render.Input{Inventory: p.inv, PKI: state, Base: base, Containers: containers})
+	tree, err := p.renderTree(treeDir, state, containers)
 	if err != nil {
 		return err
 	}
@@ -178,6 +184,35 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	}
 	u.say("%s: %d files, %d changed, %d removed", c.Out, len(tree), changed, removed)
 	return nil
+}
+
+// containers checks the base for what the overlay relies on, and returns
+// the container to patch in each Deployment. The overlay is built only for
+// stdout: the base check finds what kustomize would refuse, fast, and the
+// tests build every overlay.
+func (p *project) containers() (map[string]string, []string, error) {
+	if err := p.checkBase(); err != nil {
+		return nil, nil, err
+	}
+	baseDeps, err := render.BaseDeployments(filesys.MakeFsOnDisk(), p.base)
+	if err != nil {
+		return nil, nil, &inputError{err: fmt.Errorf("%s: base: %w", p.file, err)}
+	}
+	containers, warnings, err := render.CheckBase(p.inv, baseDeps)
+	if err != nil {
+		return nil, nil, invalid("the base must hold every Deployment the inventory names, once, with the container to patch, and build with kustomize",
+			"%s: base %s: %w", p.file, p.base, err)
+	}
+	return containers, warnings, nil
+}
+
+// renderTree renders the overlay as it would stand at treeDir.
+func (p *project) renderTree(treeDir string, state *pki.Result, containers map[string]string) (render.Tree, error) {
+	base, err := relSlash(treeDir, p.base)
+	if err != nil {
+		return nil, err
+	}
+	return render.Render(render.Input{Inventory: p.inv, PKI: state, Base: base, Containers: containers})
 }
 
 // keyPaths lists the key files of reqs.
