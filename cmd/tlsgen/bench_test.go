@@ -44,7 +44,7 @@ func tlsgenBinary(b *testing.B) string {
 }
 
 // copyFixturePKI writes a committed PKI fixture to dir with real key armor.
-func copyFixturePKI(b *testing.B, from, dir string) {
+func copyFixturePKI(b testing.TB, from, dir string) {
 	fsys, err := gen.FixturePKI(from)
 	if err != nil {
 		b.Fatal(err)

@@ -11,9 +11,12 @@ import (
 )
 
 type cli struct {
-	Render  renderCmd  `cmd:"" help:"Render the CA, certificates and kustomize overlay for an inventory."`
-	Verify  verifyCmd  `cmd:"" help:"Probe the live servers: TLS version, chain, name, expiry, and plaintext refused."`
-	Version versionCmd `cmd:"" help:"Print tlsgen's version."`
+	Render   renderCmd  `cmd:"" help:"Render the CA, certificates and kustomize overlay for an inventory."`
+	Check    checkCmd   `cmd:"" help:"The CI gate: exit 1 when the overlay is not what render would write, or a certificate is due. Never writes."`
+	Status   statusCmd  `cmd:"" help:"Every CA and certificate: its state, dates, names and who carries it. Needs no key."`
+	RotateCA rotateCmd  `cmd:"" name:"rotate-ca" help:"Rotate the CA without an outage: start, render, switch, render, finish, render."`
+	Verify   verifyCmd  `cmd:"" help:"Probe the live servers: TLS version, chain, name, expiry, and plaintext refused."`
+	Version  versionCmd `cmd:"" help:"Print tlsgen's version."`
 }
 
 // common are the flags every command that reads an inventory takes.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -27,6 +28,15 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		UpdateScripts:       *update,
+		// Dates relative to today, for --at: the scripts' certificates are
+		// issued now (--at never dates one), valid for a year, renewed 30
+		// days before their end.
+		Setup: func(env *testscript.Env) error {
+			now := time.Now().UTC()
+			env.Setenv("IN_WINDOW", now.AddDate(0, 0, 350).Format(time.DateOnly))
+			env.Setenv("PAST_END", now.AddDate(0, 0, 400).Format(time.DateOnly))
+			return nil
+		},
 		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"status": cmdStatus},
 	})
 }

@@ -6,11 +6,13 @@ package main
 // Typed errors choose the exit status: 0 done, 1 failed, 2 invalid input.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
 	"github.com/bakery-ia/tlsgen/pkg/pki"
@@ -38,6 +40,59 @@ func (u *ui) warn(msg string) { u.say("warning: %s", msg) }
 func (u *ui) manifests(yaml []byte) error {
 	_, err := u.stdout.Write(yaml)
 	return err
+}
+
+// json prints v as one indented JSON document on stdout.
+func (u *ui) json(v any) error {
+	enc := json.NewEncoder(u.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// status prints one row per certificate, in aligned columns, and the
+// rotation's phase.
+func (u *ui) status(r *statusReport, at time.Time) {
+	w := tabwriter.NewWriter(u.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tKIND\tSTATE\tKEY\tNOT AFTER\tDAYS\tRENEW ON\tSECRET\tDEPLOYMENTS\tDNS NAMES")
+	date := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.DateOnly)
+	}
+	for _, c := range r.Certificates {
+		days := "-"
+		if c.DaysLeft != nil {
+			days = fmt.Sprint(*c.DaysLeft)
+		}
+		names := strings.Join(c.DNSNames, ",")
+		if len(c.DNSNames) > 3 {
+			names = strings.Join(c.DNSNames[:3], ",") + fmt.Sprintf(" and %d more", len(c.DNSNames)-3)
+		}
+		deps := strings.Join(c.Deployments, ",")
+		if len(c.Deployments) > 3 {
+			deps = strings.Join(c.Deployments[:3], ",") + fmt.Sprintf(" and %d more", len(c.Deployments)-3)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Kind, c.State, orDash(c.KeyType), date(c.NotAfter), days, date(c.RenewAt), orDash(c.Secret), orDash(deps), orDash(names))
+	}
+	w.Flush()
+	for _, c := range r.Certificates {
+		if c.Reason != "" {
+			fmt.Fprintf(u.stdout, "%s: %s: %s\n", c.Name, c.State, c.Reason)
+		}
+	}
+	phase := "none"
+	if r.Rotation != "" {
+		phase = r.Rotation
+	}
+	fmt.Fprintf(u.stdout, "CA rotation: %s (judged at %s)\n", phase, at.UTC().Format(time.RFC3339))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // line prints one line of output on stdout.
@@ -80,7 +135,8 @@ func (u *ui) fail(err error) int {
 	}
 	var me *model.Error
 	var fe *pki.FileError
-	if errors.As(err, &ie) || errors.As(err, &me) || errors.As(err, &fe) {
+	var pe *pki.PhaseError
+	if errors.As(err, &ie) || errors.As(err, &me) || errors.As(err, &fe) || errors.As(err, &pe) {
 		return exitInvalid
 	}
 	return exitFailed
