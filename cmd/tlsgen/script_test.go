@@ -37,7 +37,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("PAST_END", now.AddDate(0, 0, 400).Format(time.DateOnly))
 			return nil
 		},
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"status": cmdStatus},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"status": cmdStatus},
 	})
 }
 
