@@ -113,15 +113,7 @@ func renderStack(t *testing.T, inv *model.Inventory, invYAML []byte, seed fs.FS,
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range state.Writes {
-		p := filepath.Join(s.pkiDir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writePKI(t, s.pkiDir, state.Writes)
 
 	// The overlay is built in memory as if it stood at this path, which
 	// need not exist. Not under t.TempDir: kustomize's in-memory file system
@@ -535,4 +527,24 @@ func decryptBuilt(t *testing.T, r *resource.Resource, ids []age.Identity) *resou
 		t.Fatal(err)
 	}
 	return out
+}
+
+// writePKI applies the PKI's writes and removals to dir.
+func writePKI(t *testing.T, dir string, files []pki.File) {
+	t.Helper()
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if f.Delete {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
