@@ -90,6 +90,9 @@ func TestCARotationWithoutAnOutage(t *testing.T) {
 					t.Errorf("go-redis with %s: %v", held.name, err)
 				}
 			}
+			// tlsgen verify trusts what the bundles trust, the next CA too.
+			runVerify(t, s, "--target", "tenant-db="+pg.Addr(), "--target", s.inv.Redis.Name+"="+r.Addr()).wantExit(t, 0)
+
 			// A client that never took a new bundle.
 			err := pgxVerifyFull(host, pg.Port, original)
 			rerr := redisVerify(r.Addr(), redisHost, original)

@@ -62,6 +62,16 @@ func (c *verifyCmd) Run(u *ui) error {
 	if err != nil {
 		return &inputError{err: fmt.Errorf("%s: %w", caFile, err)}
 	}
+	// During a CA rotation the servers may present the next CA's
+	// certificates: the bundles trust both, and so does verify.
+	nextFile := filepath.Join(pkiDir, filepath.FromSlash(pki.NextCACertFile))
+	if nextPEM, err := os.ReadFile(nextFile); err == nil {
+		next, err := pki.ParseCerts(nextPEM)
+		if err != nil {
+			return &inputError{err: fmt.Errorf("%s: %w", nextFile, err)}
+		}
+		cas = append(cas, next...)
+	}
 
 	targets, err := selectTargets(inv, c.Target)
 	if err != nil {
