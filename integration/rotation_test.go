@@ -33,8 +33,14 @@ func TestCARotationWithoutAnOutage(t *testing.T) {
 	o := pki.Options{}
 	ca, reqs := render.Requests(inv)
 	for _, phase := range phases {
+		// The phase runs on a copy: each stack keeps the PKI directory it
+		// rendered from, for tlsgen verify below.
 		prev := stacks[len(stacks)-1]
-		fsys := os.DirFS(prev.pkiDir)
+		next := t.TempDir()
+		if err := os.CopyFS(next, os.DirFS(prev.pkiDir)); err != nil {
+			t.Fatal(err)
+		}
+		fsys := os.DirFS(next)
 		var files []pki.File
 		var err error
 		switch phase {
@@ -48,8 +54,8 @@ func TestCARotationWithoutAnOutage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rotate-ca %s: %v", phase, err)
 		}
-		writePKI(t, prev.pkiDir, files)
-		stacks = append(stacks, renderStack(t, inv, data, os.DirFS(prev.pkiDir), time.Now()))
+		writePKI(t, next, files)
+		stacks = append(stacks, renderStack(t, inv, data, os.DirFS(next), time.Now()))
 	}
 
 	// Every phase rolls every Deployment: the bundle changes at start and
