@@ -88,7 +88,7 @@ func MinVersion(p model.Profile) uint16 {
 // Options are what the checks are judged against.
 type Options struct {
 	// CAs are the CA certificates to trust: the PKI directory's
-	// ca/ca-cert.pem.
+	// ca/ca-cert.pem, and ca-next/ca-cert.pem during a CA rotation.
 	CAs []*x509.Certificate
 	// MinVersion is the lowest TLS version the server may accept.
 	MinVersion uint16
