@@ -30,6 +30,7 @@ type faultFS struct {
 	store.FS
 	at      int  // the operation that fails, from 1
 	enospc  bool // count file writes only, and fail with ENOSPC
+	mu      sync.Mutex
 	n       int
 	stopped bool
 }
@@ -37,6 +38,8 @@ type faultFS struct {
 var errKilled = errors.New("killed")
 
 func (f *faultFS) step(write bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.stopped {
 		return errKilled
 	}
@@ -55,7 +58,11 @@ func (f *faultFS) step(write bool) error {
 }
 
 // reached reports whether the writer got as far as the failing operation.
-func (f *faultFS) reached() bool { return f.n >= f.at }
+func (f *faultFS) reached() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n >= f.at
+}
 
 func (f *faultFS) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	if err := f.step(true); err != nil {

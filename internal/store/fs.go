@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,21 +55,42 @@ type FS interface {
 type OS struct{}
 
 func (OS) WriteFile(name string, data []byte, perm fs.FileMode) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	// Plain system calls: os.OpenFile would also register the file with
+	// the runtime's poller, three more calls per file that a sandboxed
+	// kernel makes dear, for four thousand files.
+	fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm))
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	// The umask must not widen or narrow what tlsgen means: keys 0600.
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
+	fail := func(op string, err error) error {
+		unix.Close(fd)
+		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	// The umask must not narrow what tlsgen means: 0644 and 0600.
+	if perm&^umask != perm {
+		if err := unix.Fchmod(fd, uint32(perm)); err != nil {
+			return fail("chmod", err)
+		}
 	}
-	return f.Close()
+	for b := data; len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			return fail("write", err)
+		}
+		b = b[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		return &fs.PathError{Op: "close", Path: name, Err: err}
+	}
+	return nil
 }
+
+// umask is the process's file mode creation mask, read once.
+var umask = func() fs.FileMode {
+	m := unix.Umask(0)
+	unix.Umask(m)
+	return fs.FileMode(m)
+}()
 
 func (OS) Mkdir(name string, perm fs.FileMode) error {
 	if err := os.Mkdir(name, perm); err != nil {
@@ -157,4 +179,35 @@ func Lock(dir string) (unlock func(), err error) {
 		return nil, &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
 	return func() { f.Close() }, nil
+}
+
+// concurrently runs f(0) to f(n-1) with a few at a time and returns the
+// error of the lowest i that failed. Creating a file costs a round trip to
+// the file system's journal that the CPU only waits for (half a
+// millisecond on a virtual disk): a thousand databases create four
+// thousand files, and overlapping those waits is what makes a cold render
+// take seconds rather than ten.
+func concurrently(n int, f func(i int) error) error {
+	const workers = 16
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

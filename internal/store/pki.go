@@ -58,18 +58,26 @@ func CommitPKI(fsys FS, dir string, files []File) (err error) {
 			fsys.RemoveAll(txn) // best effort; RecoverPKI discards it anyway
 		}
 	}()
+	made := map[string]bool{}
 	for _, f := range files {
-		p := filepath.Join(txn, filepath.FromSlash(f.Path))
-		if err := mkdirAll(fsys, filepath.Dir(p), 0o700); err != nil {
-			return err
+		if d := filepath.Dir(filepath.Join(txn, filepath.FromSlash(f.Path))); !made[d] {
+			if err := mkdirAll(fsys, d, 0o700); err != nil {
+				return err
+			}
+			made[d] = true
 		}
+	}
+	err = concurrently(len(files), func(i int) error {
+		f := files[i]
+		p := filepath.Join(txn, filepath.FromSlash(f.Path))
 		data, mode := f.Data, f.mode()
 		if f.Delete {
 			p, data, mode = p+deleteSuffix, nil, 0o600
 		}
-		if err := fsys.WriteFile(p, data, mode); err != nil {
-			return err
-		}
+		return fsys.WriteFile(p, data, mode)
+	})
+	if err != nil {
+		return err
 	}
 	if err := fsys.SyncFS(txn); err != nil {
 		return err
@@ -148,7 +156,18 @@ func redo(fsys FS, dir string) error {
 	if err != nil {
 		return err
 	}
+	made := map[string]bool{}
 	for _, p := range files {
+		rel, _ := filepath.Rel(log, p)
+		if d := filepath.Dir(filepath.Join(dir, rel)); !made[d] {
+			if err := mkdirAll(fsys, d, 0o700); err != nil {
+				return err
+			}
+			made[d] = true
+		}
+	}
+	err = concurrently(len(files), func(i int) error {
+		p := files[i]
 		rel, _ := filepath.Rel(log, p)
 		dst := filepath.Join(dir, rel)
 		if target, ok := strings.CutSuffix(dst, deleteSuffix); ok {
@@ -156,17 +175,12 @@ func redo(fsys FS, dir string) error {
 			if err := fsys.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			if err := fsys.Remove(p); err != nil {
-				return err
-			}
-			continue
+			return fsys.Remove(p)
 		}
-		if err := mkdirAll(fsys, filepath.Dir(dst), 0o700); err != nil {
-			return err
-		}
-		if err := fsys.Rename(p, dst); err != nil {
-			return err
-		}
+		return fsys.Rename(p, dst)
+	})
+	if err != nil {
+		return err
 	}
 	// The renames durable before the log goes.
 	if err := fsys.SyncFS(dir); err != nil {

@@ -73,10 +73,10 @@ func StageTree(fsys FS, dir string, files []File) (_ *Staged, err error) {
 	if err := fsys.Mkdir(s.new, 0o755); err != nil {
 		return nil, err
 	}
+	// The directories first, one by one; then the files, several at once.
 	dirs := map[string]bool{s.new: true}
 	for _, f := range files {
-		p := filepath.Join(s.new, filepath.FromSlash(f.Path))
-		if d := filepath.Dir(p); !dirs[d] {
+		if d := filepath.Dir(filepath.Join(s.new, filepath.FromSlash(f.Path))); !dirs[d] {
 			if err := mkdirAll(fsys, d, 0o755); err != nil {
 				return nil, err
 			}
@@ -84,15 +84,20 @@ func StageTree(fsys FS, dir string, files []File) (_ *Staged, err error) {
 				dirs[d] = true
 			}
 		}
+	}
+	err = concurrently(len(files), func(i int) error {
+		f := files[i]
+		p := filepath.Join(s.new, filepath.FromSlash(f.Path))
 		if same[f.Path] {
 			if err := fsys.Link(have[f.Path], p); err == nil {
-				continue
+				return nil
 			}
 			// A file system without hard links: write the bytes again.
 		}
-		if err := fsys.WriteFile(p, f.Data, f.mode()); err != nil {
-			return nil, err
-		}
+		return fsys.WriteFile(p, f.Data, f.mode())
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := fsys.SyncFS(s.new); err != nil {
 		return nil, err
