@@ -143,26 +143,13 @@ func renewAll(t *testing.T, dir string) {
 // snapshot reads every regular file under dir, by slash path.
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == dir {
-				return fs.SkipAll
-			}
-			return err
-		}
-		if d.Type().IsRegular() {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			out[filepath.ToSlash(rel)] = string(data)
-		}
-		return nil
-	})
+	files, err := store.ReadTree(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	out := make(map[string]string, len(files))
+	for p, data := range files {
+		out[p] = string(data)
 	}
 	return out
 }

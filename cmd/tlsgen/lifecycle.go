@@ -2,10 +2,8 @@ package main
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -332,7 +330,7 @@ func (c *checkCmd) Run(u *ui) error {
 // Secret is judged by its readable part and recipients, as render judges
 // whether to keep it: no identity is needed.
 func compareTree(out string, tree render.Tree, inv *model.Inventory) ([]string, error) {
-	have, err := regularFiles(out)
+	have, err := store.ReadTree(out)
 	if err != nil {
 		return nil, err
 	}
@@ -364,27 +362,4 @@ func compareTree(out string, tree render.Tree, inv *model.Inventory) ([]string, 
 		reasons = append(reasons, fmt.Sprintf("drift: %s is not rendered any more", p))
 	}
 	return reasons, nil
-}
-
-// regularFiles reads the regular files under dir, by slash path.
-func regularFiles(dir string) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && p == dir {
-				return filepath.SkipAll
-			}
-			return err
-		}
-		if d.Type().IsRegular() {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			out[path.Clean(filepath.ToSlash(rel))] = data
-		}
-		return nil
-	})
-	return out, err
 }

@@ -186,6 +186,22 @@ func RecoverTree(fsys FS, dir string) (notes []string, err error) {
 // temporary file an interrupted render of an earlier tlsgen left there.
 func IsLeftover(name string) bool { return legacyTarget(filepath.Base(name)) != "" }
 
+// ReadTree reads the regular files under dir, by slash-separated relative
+// path: what check compares with a render. A missing dir has none.
+func ReadTree(dir string) (map[string][]byte, error) {
+	paths, err := regularFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(paths))
+	for rel, p := range paths {
+		if out[rel], err = os.ReadFile(p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // regularFiles lists dir's regular files by slash-separated relative path.
 // A missing dir has none.
 func regularFiles(dir string) (map[string]string, error) {

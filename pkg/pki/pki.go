@@ -378,16 +378,7 @@ type storedCert struct {
 // (they are issued); unreadable or mismatched ones are.
 func (o Options) readStored(fsys fs.FS, req Request) (*storedCert, error) {
 	sc := &storedCert{}
-	read := func(p string) ([]byte, error) {
-		data, err := fs.ReadFile(fsys, p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, &FileError{p, err}
-		}
-		return data, nil
-	}
+	read := func(p string) ([]byte, error) { return readOptional(fsys, p) }
 	var err error
 	if sc.certPEM, err = read(req.CertFile); err != nil {
 		return nil, err
