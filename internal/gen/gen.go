@@ -99,3 +99,30 @@ func UID(uid int64) Option { return func(inv *model.Inventory) { inv.Postgres.UI
 
 // With applies any change to the inventory.
 func With(f func(*model.Inventory)) Option { return f }
+
+// Clients sets the clients.
+func Clients(cs ...model.Client) Option {
+	return func(inv *model.Inventory) { inv.Clients = cs }
+}
+
+// ClientAuth sets postgres.clientAuth and, when there is a Redis,
+// redis.clientAuth.
+func ClientAuth(pg model.PostgresClientAuth, r model.RedisClientAuth) Option {
+	return func(inv *model.Inventory) {
+		if inv.Postgres != nil {
+			inv.Postgres.ClientAuth = pg
+		}
+		if inv.Redis != nil {
+			inv.Redis.ClientAuth = r
+		}
+	}
+}
+
+// AuthService is the client the test inventories name: auth-service, a
+// Deployment of examples/base, connecting to auth-db and the Redis as
+// auth_user.
+var AuthService = model.Client{Name: "auth-service", Postgres: []string{"auth-db"}, Redis: true, User: "auth_user"}
+
+// TenantService is a second client: tenant-service, to tenant-db only, as
+// tenant_user.
+var TenantService = model.Client{Name: "tenant-service", Postgres: []string{"tenant-db"}, User: "tenant_user"}

@@ -17,8 +17,8 @@ import (
 // *model.Error whose lines all name the file, and that a parsed inventory is
 // a fixed point: written back out (sigs.k8s.io/yaml, as gen does) and parsed
 // again it gives the same file, the same databases in sorted order with the
-// same Secrets, and the same durations. The defaults are written out too, so
-// the second parse applies none.
+// same Secrets, the clients in sorted order, and the same durations. The
+// defaults are written out too, so the second parse applies none.
 func FuzzParse(f *testing.F) {
 	example, err := os.ReadFile("../../examples/inventory.yaml")
 	if err != nil {
@@ -31,6 +31,7 @@ func FuzzParse(f *testing.F) {
 		{gen.NoRedis(), gen.Keys(model.RSA2048), gen.Profile(model.Modern)},
 		{gen.Validity("48h", "30m"), gen.UID(70)},
 		{gen.Databases("tenant-db", "auth-db", "pos-db")},
+		{gen.Clients(gen.TenantService, gen.AuthService), gen.ClientAuth(model.PostgresClientAuthCert, model.RedisClientAuthRequired)},
 	} {
 		f.Add(gen.YAML(opts...))
 	}
@@ -91,6 +92,9 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("database without name, service or Secret: %+v", db)
 				}
 			}
+		}
+		if !slices.IsSortedFunc(inv.Clients, func(a, b model.Client) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Fatalf("clients not sorted: %+v", inv.Clients)
 		}
 	})
 }

@@ -25,6 +25,10 @@ type Inventory struct {
 	// encrypted: the overlay's Secrets as SOPS documents, the PKI
 	// directory's keys as age files.
 	Encryption *Encryption `json:"encryption,omitempty"`
+	// Clients are the Deployments that connect to the servers: each is
+	// patched to verify them, and given a client certificate when a server
+	// it uses asks for one.
+	Clients []Client `json:"clients,omitempty"`
 }
 
 // Encryption lists who can decrypt the private keys tlsgen writes.
@@ -104,8 +108,23 @@ type Postgres struct {
 	Certificates  Certificates `json:"certificates,omitempty"`
 	SecretName    string       `json:"secretName,omitempty"`
 	ConfigMapName string       `json:"configMapName,omitempty"`
-	Databases     []Database   `json:"databases"`
+	// ClientAuth says whether pg_hba.conf asks clients for a certificate.
+	ClientAuth PostgresClientAuth `json:"clientAuth,omitempty"`
+	Databases  []Database         `json:"databases"`
 }
+
+// PostgresClientAuth is how PostgreSQL authenticates a client over TLS.
+type PostgresClientAuth string
+
+// The PostgreSQL client authentication modes: the password alone; the
+// password and a certificate whose CN is the user (clientcert=verify-full);
+// the certificate alone (the cert method).
+// https://www.postgresql.org/docs/current/auth-cert.html
+const (
+	PostgresClientAuthNone       PostgresClientAuth = "none"
+	PostgresClientAuthVerifyFull PostgresClientAuth = "verify-full"
+	PostgresClientAuthCert       PostgresClientAuth = "cert"
+)
 
 // Database is one PostgreSQL Deployment and its Service.
 type Database struct {
@@ -126,6 +145,39 @@ type Redis struct {
 	// the patch replaces the container's command and args, so whatever the
 	// base passed must be stated here to be kept.
 	Args []string `json:"args,omitempty"`
+	// ClientAuth says whether Redis asks clients for a certificate
+	// (--tls-auth-clients).
+	ClientAuth RedisClientAuth `json:"clientAuth,omitempty"`
+}
+
+// RedisClientAuth is whether Redis requires a client certificate.
+type RedisClientAuth string
+
+// The Redis client authentication modes: the password alone, or a
+// certificate signed by the CA as well (--tls-auth-clients yes).
+const (
+	RedisClientAuthNone     RedisClientAuth = "none"
+	RedisClientAuthRequired RedisClientAuth = "required"
+)
+
+// Client is a Deployment that connects to the inventory's servers.
+type Client struct {
+	// Name is the Deployment's.
+	Name string `json:"name"`
+	// Container is the container to patch, or "" to read it from the base
+	// as for the servers, where the default name is the Deployment's.
+	Container string `json:"container,omitempty"`
+	// Postgres names the databases it connects to.
+	Postgres []string `json:"postgres,omitempty"`
+	// Redis says it connects to the Redis.
+	Redis bool `json:"redis,omitempty"`
+	// User is its database user, and the common name of its client
+	// certificate: PostgreSQL's clientcert=verify-full and cert method
+	// match it against the user a connection asks for.
+	User string `json:"user,omitempty"`
+	// Field is where the inventory lists it ("clients[3]"), for messages:
+	// Parse sorts the clients by name. Set by defaulting.
+	Field string `json:"-"`
 }
 
 // SecretKeyRef names one key of a Secret.

@@ -100,6 +100,7 @@ func Parse(file string, data []byte) (*Inventory, error) {
 	if pg := inv.Postgres; pg != nil {
 		slices.SortFunc(pg.Databases, func(a, b Database) int { return strings.Compare(a.Name, b.Name) })
 	}
+	slices.SortFunc(inv.Clients, func(a, b Client) int { return strings.Compare(a.Name, b.Name) })
 	return inv, nil
 }
 
@@ -159,6 +160,10 @@ func checkShape(path *field.Path, v any, t reflect.Type) (unknown, mistyped fiel
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			return wrong("a string")
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			return wrong("true or false")
 		}
 	case reflect.Int, reflect.Int64:
 		if n, ok := v.(float64); !ok || n != math.Trunc(n) || math.Abs(n) > 1<<53 {

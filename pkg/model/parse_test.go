@@ -593,6 +593,83 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "an unknown postgres.clientAuth lists the supported ones",
+			input: head + "postgres:\n  clientAuth: required\n  databases: [{name: a}]\n",
+			want:  []string{`inv.yaml: postgres.clientAuth: "required" is not supported (supported values: "none", "verify-full", "cert")`},
+		},
+		{
+			name:  "an unknown redis.clientAuth lists the supported ones",
+			input: head + "redis:\n  clientAuth: verify-full\n  passwordSecret: {name: s, key: k}\n",
+			want:  []string{`inv.yaml: redis.clientAuth: "verify-full" is not supported (supported values: "none", "required")`},
+		},
+		{
+			name:  "a client naming a database that is not in the inventory",
+			input: head + pg + "clients:\n- {name: auth-service, postgres: [auth-db, autth-db], user: auth_user}\n",
+			want:  []string{`inv.yaml: clients[0].postgres[1]: "autth-db" is not a database of the inventory (a name in postgres.databases)`},
+		},
+		{
+			name:  "a client naming a database when the inventory has no postgres block",
+			input: head + redisBlock + "clients:\n- {name: auth-service, postgres: [auth-db], redis: true, user: auth_user}\n",
+			want:  []string{`inv.yaml: clients[0].postgres[0]: "auth-db" is not a database of the inventory: it has no postgres block`},
+		},
+		{
+			name:  "a client using the Redis when the inventory has none",
+			input: head + pg + "clients:\n- {name: auth-service, postgres: [auth-db], redis: true, user: auth_user}\n",
+			want:  []string{`inv.yaml: clients[0].redis: true, but the inventory has no redis block`},
+		},
+		{
+			name:  "a client listing one database twice",
+			input: head + pg + "clients:\n- {name: auth-service, postgres: [auth-db, auth-db], user: auth_user}\n",
+			want:  []string{`inv.yaml: clients[0].postgres[1]: "auth-db" is listed twice`},
+		},
+		{
+			name:  "a client of no server",
+			input: head + pg + "clients:\n- {name: auth-service, user: auth_user}\n",
+			want:  []string{`inv.yaml: clients[0].postgres: required: list the databases it connects to, or set redis: true: a client of no server has nothing to verify`},
+		},
+		{
+			name:  "a client of a database without a user",
+			input: head + pg + "clients:\n- {name: auth-service, postgres: [auth-db]}\n",
+			want:  []string{`inv.yaml: clients[0].user: required: the database user it connects as: the common name of its client certificate`},
+		},
+		{
+			name:  "bad client names, containers and users are each named",
+			input: head + pg + redisBlock + "clients:\n- {name: Auth_Service, postgres: [auth-db], user: auth_user}\n- {name: pos, container: Main, redis: true}\n- {name: sales, postgres: [tenant-db], user: \"sales user\"}\n- {name: orders, postgres: [tenant-db], user: " + strings.Repeat("u", 64) + "}\n",
+			want: []string{
+				`inv.yaml: clients[0].name: "Auth_Service" is not a valid DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+				`inv.yaml: clients[1].container: "Main" is not a valid DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+				`inv.yaml: clients[2].user: "sales user" is not a database user tlsgen accepts: 1 to 63 ASCII letters, digits, '_', '.', '-', '@' or '$' (the certificate's common name must equal the user PostgreSQL sees)`,
+				`inv.yaml: clients[3].user: "` + strings.Repeat("u", 64) + `" is not a database user tlsgen accepts: 1 to 63 ASCII letters, digits, '_', '.', '-', '@' or '$' (the certificate's common name must equal the user PostgreSQL sees)`,
+			},
+		},
+		{
+			name:  "a client listed twice, and a client named like a database",
+			input: head + pg + "clients:\n- {name: auth-service, postgres: [auth-db], user: a}\n- {name: auth-service, postgres: [tenant-db], user: b}\n- {name: tenant-db, postgres: [tenant-db], user: c}\n",
+			want: []string{
+				`inv.yaml: clients[1].name: "auth-service" is already used by clients[0].name (Deployment names must be unique)`,
+				`inv.yaml: clients[2].name: "tenant-db" is already used by postgres.databases[1].name (Deployment names must be unique)`,
+			},
+		},
+		{
+			name:  "a client Secret colliding with a server's Secret under mutual TLS",
+			input: head + "postgres:\n  clientAuth: cert\n  secretName: auth-service-client-tls\n  databases: [{name: auth-db}]\nclients:\n- {name: auth-service, postgres: [auth-db], user: a}\n",
+			want:  []string{`inv.yaml: clients[0].name: "auth-service-client-tls" is already used by postgres.secretName (Secret names must be unique)`},
+		},
+		{
+			name:  "a wrong type for a client's fields",
+			input: head + pg + "clients:\n- {name: a, postgres: auth-db, redis: \"yes\", user: 5}\n",
+			want: []string{
+				`inv.yaml: clients[0].postgres: expected a list, found the string "auth-db"`,
+				`inv.yaml: clients[0].redis: expected true or false, found the string "yes"`,
+				`inv.yaml: clients[0].user: expected a string, found the number 5`,
+			},
+		},
+		{
+			name:  "an unknown field in a client",
+			input: head + pg + "clients:\n- {name: a, postgres: [auth-db], user: a, databases: [auth-db]}\n",
+			want:  []string{`inv.yaml: clients[0].databases: unknown field`},
+		},
+		{
 			name:  "three problems give three lines, unknown fields first",
 			input: "apiVersion: tlsgen/v1alpha1\nkind: Inventory\nnamespace: bakery-ia\nbase: base\nextra: 1\npki:\n  server: {validity: 30d, renewBefore: 30d}\npostgres:\n  databases: [{name: Auth_DB}]\n",
 			want: []string{

@@ -52,6 +52,7 @@ func (inv *Inventory) setDefaults() derived {
 		def((*string)(&pg.Certificates), string(Shared))
 		def(&pg.SecretName, DefaultSecretName)
 		def(&pg.ConfigMapName, DefaultConfigMapName)
+		def((*string)(&pg.ClientAuth), string(PostgresClientAuthNone))
 		for i := range pg.Databases {
 			db := &pg.Databases[i]
 			deriveFrom(field.NewPath("postgres", "databases").Index(i).Child("service"), &db.Service, db.Name+"-service", "name", db.Name)
@@ -67,6 +68,10 @@ func (inv *Inventory) setDefaults() derived {
 		p := field.NewPath("redis")
 		deriveFrom(p.Child("service"), &r.Service, r.Name+"-service", "name", r.Name)
 		def(&r.SecretName, DefaultRedisSecret)
+		def((*string)(&r.ClientAuth), string(RedisClientAuthNone))
+	}
+	for i := range inv.Clients {
+		inv.Clients[i].Field = field.NewPath("clients").Index(i).String()
 	}
 	return d
 }
@@ -163,6 +168,12 @@ func (inv *Inventory) validate(d derived) field.ErrorList {
 		if pg.Certificates != Shared && pg.Certificates != PerDatabase {
 			errs = append(errs, field.NotSupported(p.Child("certificates"), string(pg.Certificates), []string{string(Shared), string(PerDatabase)}))
 		}
+		switch pg.ClientAuth {
+		case PostgresClientAuthNone, PostgresClientAuthVerifyFull, PostgresClientAuthCert:
+		default:
+			errs = append(errs, field.NotSupported(p.Child("clientAuth"), string(pg.ClientAuth),
+				[]string{string(PostgresClientAuthNone), string(PostgresClientAuthVerifyFull), string(PostgresClientAuthCert)}))
+		}
 		errs = append(errs, subdomain(p.Child("secretName"), pg.SecretName)...)
 		errs = append(errs, subdomain(p.Child("configMapName"), pg.ConfigMapName)...)
 		if pg.Certificates == Shared {
@@ -230,11 +241,84 @@ func (inv *Inventory) validate(d derived) field.ErrorList {
 				errs = append(errs, field.Invalid(p.Child("args").Index(i), a, fmt.Sprintf("%s is set by tlsgen: the TLS listener, its files and the password come from the inventory", strings.Fields(a)[0])))
 			}
 		}
+		if r.ClientAuth != RedisClientAuthNone && r.ClientAuth != RedisClientAuthRequired {
+			errs = append(errs, field.NotSupported(p.Child("clientAuth"), string(r.ClientAuth), []string{string(RedisClientAuthNone), string(RedisClientAuthRequired)}))
+		}
 		if r.PasswordSecret.Key == "" {
 			errs = append(errs, field.Required(p.Child("passwordSecret", "key"), "the key of the password in that Secret"))
 		} else if msgs := validation.IsConfigMapKey(r.PasswordSecret.Key); len(msgs) > 0 {
 			errs = append(errs, field.Invalid(p.Child("passwordSecret", "key"), r.PasswordSecret.Key, fmt.Sprintf("%q is not a valid Secret key: %s", r.PasswordSecret.Key, strings.Join(msgs, "; "))))
 		}
+	}
+	for i, c := range inv.Clients {
+		errs = append(errs, inv.validateClient(c, field.NewPath("clients").Index(i), claim, deployments, secrets)...)
+	}
+	return errs
+}
+
+// maxUser is the longest name PostgreSQL keeps: NAMEDATALEN - 1 bytes.
+// A longer user is truncated by the server, and would no longer equal the
+// CN of its certificate.
+const maxUser = 63
+
+// validUser reports whether u is a database user tlsgen writes into a
+// certificate's CN and the clients' settings: ASCII letters, digits and
+// _ . - @ $, which need no quoting in a connection string or a CN.
+func validUser(u string) bool {
+	if u == "" || len(u) > maxUser {
+		return false
+	}
+	for _, r := range u {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("_.-@$", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validateClient checks one client at p: its Deployment and container
+// names, that every server it names is in the inventory, and its user. claim
+// records the Deployment and the Secret it takes.
+func (inv *Inventory) validateClient(c Client, p *field.Path, claim func(map[string]*field.Path, *field.Path, string, string), deployments, secrets map[string]*field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if ls := label(p.Child("name"), c.Name); len(ls) > 0 {
+		errs = append(errs, ls...)
+	} else {
+		_, dup := deployments[c.Name]
+		claim(deployments, p.Child("name"), c.Name, "Deployment")
+		if inv.NeedsCert(c) && !dup { // a duplicate's Secret would only repeat the news
+			claim(secrets, p.Child("name"), ClientSecretName(c.Name), "Secret")
+		}
+	}
+	if c.Container != "" { // else read from the base
+		errs = append(errs, label(p.Child("container"), c.Container)...)
+	}
+	if len(c.Postgres) == 0 && !c.Redis {
+		errs = append(errs, field.Required(p.Child("postgres"), "list the databases it connects to, or set redis: true: a client of no server has nothing to verify"))
+	}
+	seen := map[string]bool{}
+	for j, db := range c.Postgres {
+		dp := p.Child("postgres").Index(j)
+		switch {
+		case inv.Postgres == nil:
+			errs = append(errs, field.Invalid(dp, db, fmt.Sprintf("%q is not a database of the inventory: it has no postgres block", db)))
+		case seen[db]:
+			errs = append(errs, field.Invalid(dp, db, fmt.Sprintf("%q is listed twice", db)))
+		case !slices.ContainsFunc(inv.Postgres.Databases, func(d Database) bool { return d.Name == db }):
+			errs = append(errs, field.Invalid(dp, db, fmt.Sprintf("%q is not a database of the inventory (a name in postgres.databases)", db)))
+		}
+		seen[db] = true
+	}
+	if c.Redis && inv.Redis == nil {
+		errs = append(errs, field.Invalid(p.Child("redis"), true, "true, but the inventory has no redis block"))
+	}
+	switch {
+	case c.User == "" && len(c.Postgres) > 0:
+		errs = append(errs, field.Required(p.Child("user"), "the database user it connects as: the common name of its client certificate"))
+	case c.User != "" && !validUser(c.User):
+		errs = append(errs, field.Invalid(p.Child("user"), c.User, fmt.Sprintf("%q is not a database user tlsgen accepts: 1 to %d ASCII letters, digits, '_', '.', '-', '@' or '$' (the certificate's common name must equal the user PostgreSQL sees)", c.User, maxUser)))
 	}
 	return errs
 }
