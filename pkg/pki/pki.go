@@ -38,7 +38,40 @@ type CARequest struct {
 	Validity   time.Duration
 }
 
-// Request describes one server certificate.
+// Usage is what a certificate is for: its one extended key usage.
+type Usage int
+
+// The usages. A server certificate cannot be presented as a client's, nor a
+// client's as a server's: each has the one extended key usage its role
+// needs (RFC 5280 4.2.1.12), and OpenSSL and Go check it on both sides.
+const (
+	ServerAuth Usage = iota // the zero value: server certificates
+	ClientAuth
+)
+
+func (u Usage) extKeyUsage() x509.ExtKeyUsage {
+	if u == ClientAuth {
+		return x509.ExtKeyUsageClientAuth
+	}
+	return x509.ExtKeyUsageServerAuth
+}
+
+// role is who presents a certificate of this usage, for messages.
+func (u Usage) role() string {
+	if u == ClientAuth {
+		return "client"
+	}
+	return "server"
+}
+
+func (u Usage) String() string {
+	if u == ClientAuth {
+		return "clientAuth"
+	}
+	return "serverAuth"
+}
+
+// Request describes one certificate to keep: a server's or a client's.
 type Request struct {
 	// Name is the certificate's directory in the PKI directory, e.g.
 	// "postgres" or "postgres/auth-db"; messages name it.
@@ -52,6 +85,11 @@ type Request struct {
 	DNSNames              []string
 	Key                   KeyType
 	Validity, RenewBefore time.Duration
+	// Usage is ServerAuth for a server. A ClientAuth certificate proves
+	// CommonName, the client's database user, which PostgreSQL compares
+	// with the user it connects as: a stored one is re-issued when its CN
+	// differs, and it names no DNS names.
+	Usage Usage
 }
 
 // Cert is a certificate ready to ship: reused or freshly issued. KeyPEM is
@@ -249,7 +287,7 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 			keys = keys[1:]
 			c, err := issue(req, issuer, signer, key, now)
 			if err != nil {
-				return nil, fmt.Errorf("%s: issuing server certificate: %w", req.Name, err)
+				return nil, fmt.Errorf("%s: issuing %s certificate: %w", req.Name, req.Usage.role(), err)
 			}
 			if c.NotAfter.Before(c.NotBefore.Add(req.Validity)) {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: valid until %s only, when the CA expires, not for %s: rotate the CA (tlsgen rotate-ca start)", req.Name, c.NotAfter.UTC().Format(time.DateOnly), FormatDuration(req.Validity)))
@@ -445,6 +483,12 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, at, now time.Time
 	if utf8.RuneCountInString(c.Subject.CommonName) > ubCommonName {
 		changed = append(changed, fmt.Sprintf("commonName longer than %d characters (RFC 5280 ub-common-name)", ubCommonName))
 	}
+	if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{req.Usage.extKeyUsage()}) || len(c.UnknownExtKeyUsage) > 0 {
+		changed = append(changed, fmt.Sprintf("extended key usage is %s, want %s only", extKeyUsageNames(c), req.Usage))
+	}
+	if req.Usage == ClientAuth && c.Subject.CommonName != req.CommonName {
+		changed = append(changed, fmt.Sprintf("commonName changed from %q to %q", c.Subject.CommonName, req.CommonName))
+	}
 	if len(changed) > 0 {
 		return strings.Join(changed, "; "), ""
 	}
@@ -511,7 +555,7 @@ func createCA(req CARequest, key crypto.Signer, now time.Time) (*x509.Certificat
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        true, // it signs servers only, never another CA
+		MaxPathLenZero:        true, // it signs servers and clients, never another CA
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
@@ -543,18 +587,45 @@ func subjectCommonName(req Request) string {
 	return req.CommonName
 }
 
+// extKeyUsageNames writes c's extended key usages as RFC 5280 names them.
+func extKeyUsageNames(c *x509.Certificate) string {
+	var names []string
+	for _, u := range c.ExtKeyUsage {
+		switch u {
+		case x509.ExtKeyUsageServerAuth:
+			names = append(names, "serverAuth")
+		case x509.ExtKeyUsageClientAuth:
+			names = append(names, "clientAuth")
+		case x509.ExtKeyUsageAny:
+			names = append(names, "anyExtendedKeyUsage")
+		default:
+			names = append(names, fmt.Sprintf("usage %d", u))
+		}
+	}
+	for _, oid := range c.UnknownExtKeyUsage {
+		names = append(names, oid.String())
+	}
+	if len(names) == 0 {
+		return "absent"
+	}
+	return strings.Join(names, ", ")
+}
+
 func issue(req Request, ca *x509.Certificate, caKey, key crypto.Signer, now time.Time) (*x509.Certificate, error) {
 	sn, err := serial()
 	if err != nil {
 		return nil, err
+	}
+	if req.Usage == ClientAuth && subjectCommonName(req) == "" {
+		return nil, fmt.Errorf("a client certificate needs a common name of 1 to %d characters, the user it proves", ubCommonName)
 	}
 	notAfter := now.Add(req.Validity)
 	if notAfter.After(ca.NotAfter) {
 		notAfter = ca.NotAfter // a certificate cannot outlive its CA
 	}
 	usage := x509.KeyUsageDigitalSignature
-	if KeyTypeOf(key.Public())[:3] == "rsa" {
-		usage |= x509.KeyUsageKeyEncipherment // RSA key exchange in TLS 1.2 (RFC 5246 7.4.2)
+	if KeyTypeOf(key.Public())[:3] == "rsa" && req.Usage == ServerAuth {
+		usage |= x509.KeyUsageKeyEncipherment // RSA key exchange in TLS 1.2 (RFC 5246 7.4.2); a client only signs
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
@@ -563,7 +634,7 @@ func issue(req Request, ca *x509.Certificate, caKey, key crypto.Signer, now time
 		NotBefore:    now.Add(-Backdate),
 		NotAfter:     notAfter,
 		KeyUsage:     usage,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{req.Usage.extKeyUsage()},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {

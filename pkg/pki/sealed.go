@@ -189,3 +189,32 @@ func (o Options) migrate(k *storedKey, reseal bool, what string) ([]File, *Event
 	}
 	return files, &Event{Name: what, Action: action, Reason: reason}, nil
 }
+
+// ReadPair reads a certificate and its key from fsys, as Reconcile keeps
+// them: the key in plaintext, or sealed and opened with o.Open. what says
+// what the key is needed for, in a *LockedError when it cannot be opened.
+// A missing file is a *FileError wrapping fs.ErrNotExist; a key that does
+// not match the certificate is a *FileError too.
+func (o Options) ReadPair(fsys fs.FS, certFile, keyFile, what string) (certPEM, keyPEM []byte, err error) {
+	certPEM, err = fs.ReadFile(fsys, certFile)
+	if err != nil {
+		return nil, nil, &FileError{certFile, err}
+	}
+	certs, err := ParseCerts(certPEM)
+	if err != nil {
+		return nil, nil, &FileError{certFile, err}
+	}
+	k, err := o.readKey(fsys, keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case !k.exists:
+		return nil, nil, &FileError{keyFile, fs.ErrNotExist}
+	case k.pem == nil:
+		return nil, nil, &LockedError{Path: keyFile + SealedSuffix, Reason: what, Err: k.openErr}
+	case !Matches(k.key, certs[0].PublicKey):
+		return nil, nil, &FileError{keyFile, fmt.Errorf("does not match the certificate in %s", certFile)}
+	}
+	return certPEM, k.pem, nil
+}
