@@ -22,6 +22,11 @@ const (
 	ProbeKeyFile  = "probe-key.pem"
 )
 
+// ProbeCommonName is the CN of the Redis probe's certificate: Redis reads
+// no CN, and a fixed one stays within RFC 5280's 64 characters whatever the
+// Redis is called.
+const ProbeCommonName = "tlsgen-redis-probe"
+
 // ClientSecretName is the Secret that ships a client's certificate.
 func ClientSecretName(client string) string { return client + "-client-tls" }
 
@@ -87,7 +92,7 @@ func (inv *Inventory) RedisProbeCert() (ClientCert, bool) {
 	return ClientCert{
 		Name:     "redis/probe",
 		CertFile: path.Join("redis", ProbeCertFile), KeyFile: path.Join("redis", ProbeKeyFile),
-		CommonName: inv.Redis.Name + "-probe",
+		CommonName: ProbeCommonName,
 	}, true
 }
 

@@ -66,6 +66,9 @@ func checkBuilt(t *testing.T, inv *model.Inventory, baseDir string, built resmap
 	if inv.Redis != nil {
 		patched = append(patched, inv.Redis.Name)
 	}
+	for _, c := range inv.Clients {
+		patched = append(patched, c.Name)
+	}
 	for _, name := range patched {
 		b, a := before[name], after[name]
 		if b == nil || a == nil {
@@ -129,8 +132,8 @@ func TestAPlainBaseReadsAsKustomizeBuildsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := base.Deployments
-	if len(read) != 15 || len(read) != len(built) {
-		t.Fatalf("read %d Deployments, kustomize built %d; want 15", len(read), len(built))
+	if len(read) != 29 || len(read) != len(built) {
+		t.Fatalf("read %d Deployments, kustomize built %d; want 29 (14 databases, a Redis, 14 services)", len(read), len(built))
 	}
 	for name, b := range built {
 		r := read[name]

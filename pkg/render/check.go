@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/bakery-ia/tlsgen/pkg/model"
@@ -44,9 +47,11 @@ func DecodeStrict(r *resource.Resource, into any) error {
 }
 
 // CheckBase looks in the base for what the overlay relies on and
-// kustomize would not catch: every Deployment the inventory names, with a
-// selector, and the container to patch (a strategic merge patch would
-// otherwise add a half-empty container). It also finds what `kustomize
+// kustomize would not catch: every Deployment the inventory names, servers
+// and clients, with a selector, and the container to patch (a strategic
+// merge patch would otherwise add a half-empty container); for a client,
+// no volume or mount of its own where the patch puts the CA bundle and
+// its certificate. It also finds what `kustomize
 // build` would refuse in the overlay, for `render -o`, which does not build:
 // two resources of one kind and name, and a patched Deployment whose file
 // sets a namespace. It returns the container to patch in each Deployment,
@@ -58,21 +63,30 @@ func CheckBase(inv *model.Inventory, base *Base) (containers map[string]string, 
 		problems.add("%s: the overlay puts every resource in namespace %s, where kustomize refuses two of one kind and name", d, inv.Namespace)
 	}
 	containers = map[string]string{}
-	for _, s := range inv.Servers() {
-		d, ok := base.Deployments[s.Name]
+	// deployment finds a patched Deployment and checks what every patch
+	// needs of it.
+	deployment := func(name string) *appsv1.Deployment {
+		d, ok := base.Deployments[name]
 		if !ok {
-			problems.add("no Deployment %q", s.Name)
-			continue
+			problems.add("no Deployment %q", name)
+			return nil
 		}
 		// kustomize matches the patch, which names no namespace, to a
 		// Deployment whose file names none or "default", whatever namespace
 		// a kustomization sets later (the overlay's replaces the base's);
 		// TestCheckBaseRefusesWhatKustomizeRefuses holds this to a build.
-		if ns := base.fileNamespaces[s.Name]; ns != "" && ns != "default" {
-			problems.add("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", s.Name, ns)
+		if ns := base.fileNamespaces[name]; ns != "" && ns != "default" {
+			problems.add("Deployment %q sets namespace %q in its file, so kustomize finds no target for its patch, which names none (\"no resource matches strategic merge patch\"): set the namespace in the base's kustomization instead", name, ns)
 		}
 		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
-			problems.add("Deployment %q has no selector", s.Name)
+			problems.add("Deployment %q has no selector", name)
+		}
+		return d
+	}
+	for _, s := range inv.Servers() {
+		d := deployment(s.Name)
+		if d == nil {
+			continue
 		}
 		c, err := Container(d, s.Container, s.DefaultContainer, s.ContainerField)
 		if err != nil {
@@ -85,8 +99,90 @@ func CheckBase(inv *model.Inventory, base *Base) (containers map[string]string, 
 			warnings = append(warnings, fmt.Sprintf("Deployment %q runs %s but postgres.image is %s: the TLS files are owned by uid %d, which fits the inventory's image", s.Name, c.Image, pg.Image, pg.RunAsUID()))
 		}
 	}
+	for _, cl := range inv.Clients {
+		d := deployment(cl.Name)
+		if d == nil {
+			continue
+		}
+		c, err := Container(d, cl.Container, cl.Name, cl.Field+".container")
+		if err != nil {
+			problems.add("%v", err)
+			continue
+		}
+		containers[cl.Name] = c.Name
+		w, err := checkClient(inv, cl, d, c)
+		if err != nil {
+			problems.add("%v", err)
+		}
+		warnings = append(warnings, w...)
+	}
 	return containers, warnings, problems.err()
 }
+
+// checkClient finds what would break the patch of client cl's Deployment
+// d, whose container c it patches: a volume or a mount path of the base
+// that the patch's would merge into (strategic merge matches volumes by
+// name and mounts by path). It warns of what would keep the client from
+// using what the patch gives it.
+func checkClient(inv *model.Inventory, cl model.Client, d *appsv1.Deployment, c *corev1.Container) (warnings []string, err error) {
+	_, hasCert := inv.ClientCertOf(cl)
+	mine := map[string]string{caBundleVolume: CABundleDir}
+	if hasCert {
+		mine[clientVolume] = ClientTLSDir
+	}
+	var clashes []string
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if _, ok := mine[v.Name]; ok {
+			clashes = append(clashes, fmt.Sprintf("a volume %q", v.Name))
+		}
+	}
+	for _, m := range c.VolumeMounts {
+		for _, dir := range mine {
+			if path.Clean(m.MountPath) == dir {
+				clashes = append(clashes, fmt.Sprintf("a mount at %s", dir))
+			}
+		}
+	}
+	if len(clashes) > 0 {
+		slices.Sort(clashes)
+		err = fmt.Errorf("Deployment %q (%s) has %s, which the patch would merge with its own: rename it", cl.Name, cl.Field, strings.Join(clashes, " and "))
+	}
+
+	// A URL the application builds or is given wins over PGSSLMODE.
+	for _, e := range c.Env {
+		if m := weakTLSParam.FindString(e.Value); m != "" && e.Name != EnvPGSSLMode {
+			warnings = append(warnings, fmt.Sprintf("Deployment %q sets %s with %s, which overrides what tlsgen sets (%s=verify-full, %s): drop it from the value, or verify the server there too", cl.Name, e.Name, strings.TrimLeft(m, "?&"), EnvPGSSLMode, EnvRedisTLSCAFile))
+		}
+	}
+
+	// A Secret volume's files are root's, and its group is the fsGroup.
+	if hasCert {
+		pod := d.Spec.Template.Spec.SecurityContext
+		var uid *int64
+		nonRoot := false
+		if pod != nil {
+			uid = pod.RunAsUser
+			nonRoot = pod.RunAsNonRoot != nil && *pod.RunAsNonRoot
+		}
+		if sc := c.SecurityContext; sc != nil {
+			if sc.RunAsUser != nil {
+				uid = sc.RunAsUser
+			}
+			if sc.RunAsNonRoot != nil {
+				nonRoot = *sc.RunAsNonRoot
+			}
+		}
+		if (nonRoot || (uid != nil && *uid != 0)) && (pod == nil || pod.FSGroup == nil) {
+			warnings = append(warnings, fmt.Sprintf("Deployment %q runs as a non-root user without an fsGroup: it cannot read its client key, which its Secret volume gives to root and to the pod's fsGroup (mode %#o, as libpq accepts for a key root owns); set spec.template.spec.securityContext.fsGroup", cl.Name, ClientKeyMode))
+		}
+	}
+	return warnings, err
+}
+
+// weakTLSParam finds, in a connection URL, a setting that turns the
+// server's verification off or down: the guide's ssl=require (asyncpg),
+// sslmode=require (libpq) and ssl_cert_reqs=none (redis-py).
+var weakTLSParam = regexp.MustCompile(`[?&](ssl|sslmode)=(disable|allow|prefer|require|verify-ca)\b|[?&]ssl_cert_reqs=(none|optional|CERT_NONE|CERT_OPTIONAL)\b`)
 
 // DefaultContainerAnnotation names a Pod's default container, as kubectl
 // reads it (kubectl logs, exec).

@@ -47,7 +47,7 @@ func (r *renderer) postgresConfig(pg *model.Postgres) (*postgresShared, error) {
 	if err != nil {
 		return nil, err
 	}
-	hba, err := templates.Execute("pg_hba.conf", map[string]string{"AuthMethod": scramSHA256})
+	hba, err := templates.Execute("pg_hba.conf", map[string]string{"ClientAuth": string(pg.ClientAuth), "Method": hbaMethod(pg.ClientAuth)})
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +59,20 @@ func (r *renderer) postgresConfig(pg *model.Postgres) (*postgresShared, error) {
 		return nil, err
 	}
 	return &postgresShared{config: config, script: script}, nil
+}
+
+// hbaMethod is the method of the hostssl line: the password, scram-sha-256
+// (W1), asked for a certificate as well with clientcert=verify-full, which
+// also compares its CN with the user; or the certificate alone, whose cert
+// method always does.
+func hbaMethod(a model.PostgresClientAuth) string {
+	switch a {
+	case model.PostgresClientAuthVerifyFull:
+		return scramSHA256 + " clientcert=verify-full"
+	case model.PostgresClientAuthCert:
+		return "cert"
+	}
+	return scramSHA256
 }
 
 func postgresTemplate(pg *model.Postgres, s model.Server, container, script, sum string) map[string]any {

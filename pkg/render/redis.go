@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"path"
 	"strings"
 
@@ -11,7 +12,20 @@ import (
 // which replaces the container's command line.
 func (r *renderer) redis(s model.Server) error {
 	rd := r.in.Inventory.Redis
-	sum, err := r.serverSecret(s)
+	// With client certificates required, the probes present one of their
+	// own: the server's certificate is for serverAuth only.
+	var extra []shipped
+	authClients := "no"
+	probe, required := r.in.Inventory.RedisProbeCert()
+	if required {
+		c, ok := r.in.PKI.Certs[probe.Name]
+		if !ok {
+			return fmt.Errorf("redis %q: no certificate %s in the PKI state", s.Name, probe.Name)
+		}
+		extra = append(extra, shipped{certFile: model.ProbeCertFile, keyFile: model.ProbeKeyFile, cert: c})
+		authClients = "yes"
+	}
+	sum, err := r.serverSecret(s, extra...)
 	if err != nil {
 		return err
 	}
@@ -28,7 +42,7 @@ func (r *renderer) redis(s model.Server) error {
 		"--tls-cert-file", path.Join(tlsDir, s.CertFile),
 		"--tls-key-file", path.Join(tlsDir, s.KeyFile),
 		"--tls-ca-cert-file", path.Join(tlsDir, model.CAFile),
-		"--tls-auth-clients", "no",
+		"--tls-auth-clients", authClients,
 		"--tls-protocols", protocols,
 		"--tls-ciphers", ciphers,
 		"--tls-prefer-server-ciphers", "yes",
@@ -46,8 +60,8 @@ func (r *renderer) redis(s model.Server) error {
 					"valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": rd.PasswordSecret.Name, "key": rd.PasswordSecret.Key}},
 				}},
 				"volumeMounts":   []any{map[string]any{"name": redisVolume, "mountPath": tlsDir, "readOnly": true}},
-				"livenessProbe":  redisProbe(),
-				"readinessProbe": redisProbe(),
+				"livenessProbe":  redisProbe(required),
+				"readinessProbe": redisProbe(required),
 			}},
 			"volumes": []any{map[string]any{"name": redisVolume, "secret": map[string]any{"secretName": s.SecretName}}},
 		},
@@ -55,14 +69,21 @@ func (r *renderer) redis(s model.Server) error {
 	return nil
 }
 
-// RedisProbeScript asks the server for PONG over TLS (W8): with --port 0 a
+// redisProbeScript asks the server for PONG over TLS (W8): with --port 0 a
 // plaintext probe fails, and redis-cli exits 0 even on NOAUTH, so the reply
 // itself is checked. The password goes through REDISCLI_AUTH, not argv.
-const RedisProbeScript = `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert ` + tlsDir + `/ca-cert.pem -h localhost -p ` + model.RedisPort + ` ping | grep -q PONG`
+// With --tls-auth-clients yes the probe presents the probe certificate.
+func redisProbeScript(withCert bool) string {
+	cert := ""
+	if withCert {
+		cert = " --cert " + path.Join(tlsDir, model.ProbeCertFile) + " --key " + path.Join(tlsDir, model.ProbeKeyFile)
+	}
+	return `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert ` + path.Join(tlsDir, model.CAFile) + cert + ` -h localhost -p ` + model.RedisPort + ` ping | grep -q PONG`
+}
 
-func redisProbe() map[string]any {
+func redisProbe(withCert bool) map[string]any {
 	return map[string]any{
-		"exec": map[string]any{"command": []string{"sh", "-c", RedisProbeScript}},
+		"exec": map[string]any{"command": []string{"sh", "-c", redisProbeScript(withCert)}},
 		// null deletes the base's handler in a strategic merge: a probe
 		// may have one handler only.
 		"tcpSocket":      nil,

@@ -86,8 +86,8 @@ type Input struct {
 	// Base is the base's path relative to the overlay's root, slash-separated.
 	Base string
 	// Containers is the container to patch in each Deployment, as
-	// CheckBase read it from the base. A server missing from it gets the
-	// inventory's container, or the default name.
+	// CheckBase read it from the base. A server or client missing from it
+	// gets the inventory's container, or the default name.
 	Containers map[string]string
 }
 
@@ -118,6 +118,11 @@ func Render(in Input) (Tree, error) {
 			err = fmt.Errorf("server %q: tlsgen cannot render a %s server", s.Name, s.Kind)
 		}
 		if err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range inv.Clients {
+		if err := r.client(c); err != nil {
 			return nil, err
 		}
 	}
@@ -180,37 +185,65 @@ func (r *renderer) object(p string, v any) {
 	r.resources = append(r.resources, p)
 }
 
-// serverSecret adds s's Secret, once for the servers that share it, and
-// returns the checksum of what it holds.
-func (r *renderer) serverSecret(s model.Server) (string, error) {
+// shipped is a certificate and key a Secret holds, under these names.
+type shipped struct {
+	certFile, keyFile string
+	cert              *pki.Cert
+}
+
+// serverSecret adds s's Secret, once for the servers that share it, with
+// the certificates of extra beside s's own, and returns the checksum of
+// what it holds.
+func (r *renderer) serverSecret(s model.Server, extra ...shipped) (string, error) {
 	c, ok := r.in.PKI.Certs[s.Cert]
 	if !ok {
 		return "", fmt.Errorf("%s %q: no certificate %s in the PKI state", s.Kind, s.Name, s.Cert)
 	}
-	// The key is left out of the checksum: the certificate fixes it (the
-	// PKI refuses a pair that does not match), and so the checksum can be
-	// told without the key, which encryption keeps from a render that
-	// needs none.
-	sum := checksum(map[string][]byte{s.CertFile: c.CertPEM, model.CAFile: r.in.PKI.CAPEM}, nil)
+	files := append([]shipped{{certFile: s.CertFile, keyFile: s.KeyFile, cert: c}}, extra...)
+	sum := secretChecksum(files, r.in.PKI.CAPEM, model.CAFile)
 	if r.secrets[s.SecretName] {
 		return sum, nil
 	}
 	r.secrets[s.SecretName] = true
-	data := map[string][]byte{s.CertFile: c.CertPEM, s.KeyFile: c.KeyPEM, model.CAFile: r.in.PKI.CAPEM}
-	p := path.Join("secrets", s.SecretName+".yaml")
-	v := secret(s.SecretName, data, describe(c.Cert, sum))
+	r.addSecret(s.SecretName, "Opaque", files, r.in.PKI.CAPEM, model.CAFile, describe(c.Cert, sum))
+	return sum, nil
+}
+
+// secretChecksum is the checksum of a Secret that holds files and the CA
+// under caKey. The keys are left out: each certificate fixes its key (the
+// PKI refuses a pair that does not match), and so the checksum can be told
+// without the keys, which encryption keeps from a render that needs none.
+func secretChecksum(files []shipped, caPEM []byte, caKey string) string {
+	data := map[string][]byte{caKey: caPEM}
+	for _, f := range files {
+		data[f.certFile] = f.cert.CertPEM
+	}
+	return checksum(data, nil)
+}
+
+// addSecret adds the Secret name of type typ holding files and the CA
+// under caKey. It is Private, and KeyMissing when a key could not be
+// opened.
+func (r *renderer) addSecret(name, typ string, files []shipped, caPEM []byte, caKey string, annotations map[string]string) {
+	data := map[string][]byte{caKey: caPEM}
+	for _, f := range files {
+		data[f.certFile], data[f.keyFile] = f.cert.CertPEM, f.cert.KeyPEM
+	}
+	v := secret(name, typ, data, annotations)
 	if r.in.Inventory.Encryption != nil {
 		// kustomize sets the namespace; a SOPS document states it itself,
 		// so that what Flux decrypts is what was encrypted.
 		v["metadata"].(map[string]any)["namespace"] = r.in.Inventory.Namespace
 	}
-	r.object(p, v)
+	r.object(path.Join("secrets", name+".yaml"), v)
 	f := &r.tree[len(r.tree)-1]
 	f.Private = true
-	if c.KeyPEM == nil {
-		f.KeyMissing, f.KeyErr = true, c.KeyErr
+	for _, sf := range files {
+		if sf.cert.KeyPEM == nil {
+			f.KeyMissing, f.KeyErr = true, sf.cert.KeyErr
+			break
+		}
 	}
-	return sum, nil
 }
 
 // The annotations that say, in a pull request's diff, which certificate a
@@ -249,7 +282,6 @@ func describe(c *x509.Certificate, sum string) map[string]string {
 	fp := sha256.Sum256(c.Raw)
 	a := map[string]string{
 		ChecksumKey:           sum,
-		annotationDNSNames:    joinCapped(c.DNSNames, 4096),
 		annotationNotAfter:    c.NotAfter.UTC().Format(time.RFC3339),
 		annotationFingerprint: hex.EncodeToString(fp[:]),
 		annotationKeyType:     string(pki.KeyTypeOf(c.PublicKey)),
@@ -257,6 +289,9 @@ func describe(c *x509.Certificate, sum string) map[string]string {
 	}
 	if c.Subject.CommonName != "" {
 		a[annotationCommonName] = c.Subject.CommonName
+	}
+	if len(c.DNSNames) > 0 { // a client certificate names none
+		a[annotationDNSNames] = joinCapped(c.DNSNames, 4096)
 	}
 	return a
 }
@@ -303,7 +338,7 @@ func configMap(name string, data map[string]string) map[string]any {
 	}
 }
 
-func secret(name string, data map[string][]byte, annotations map[string]string) map[string]any {
+func secret(name, typ string, data map[string][]byte, annotations map[string]string) map[string]any {
 	encoded := map[string]string{}
 	for k, v := range data {
 		encoded[k] = base64.StdEncoding.EncodeToString(v)
@@ -312,7 +347,7 @@ func secret(name string, data map[string][]byte, annotations map[string]string) 
 		"apiVersion": "v1",
 		"kind":       "Secret",
 		"metadata":   map[string]any{"name": name, "labels": labels(), "annotations": annotations},
-		"type":       "Opaque",
+		"type":       typ,
 		"data":       encoded,
 	}
 }

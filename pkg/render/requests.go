@@ -9,8 +9,9 @@ import (
 
 // Requests turns the inventory into what the PKI must hold: the CA, then one
 // certificate per distinct certificate of the servers (shared mode: one for
-// every database), in the servers' order. The names are the certificates'
-// directories (R4).
+// every database), in the servers' order, then the client certificates,
+// which take the servers' key type, validity and renewal window. The names
+// are the certificates' directories (R4), and clients/<client>.
 func Requests(inv *model.Inventory) (pki.CARequest, []pki.Request) {
 	ca := pki.CARequest{
 		CommonName: inv.PKI.CA.CommonName,
@@ -35,6 +36,19 @@ func Requests(inv *model.Inventory) (pki.CARequest, []pki.Request) {
 			Key:         pki.KeyType(srv.Key),
 			Validity:    srv.Validity.Value,
 			RenewBefore: srv.RenewBefore.Value,
+		})
+	}
+	for _, c := range inv.ClientCerts() {
+		reqs = append(reqs, pki.Request{
+			Name:        c.Name,
+			CertFile:    c.CertFile,
+			KeyFile:     c.KeyFile,
+			CAFile:      c.CAFile,
+			CommonName:  c.CommonName,
+			Key:         pki.KeyType(srv.Key),
+			Validity:    srv.Validity.Value,
+			RenewBefore: srv.RenewBefore.Value,
+			Usage:       pki.ClientAuth,
 		})
 	}
 	return ca, reqs
