@@ -1,7 +1,9 @@
 // Package verify probes live PostgreSQL and Redis servers for the TLS that
 // tlsgen rendered: that they speak TLS at or above the inventory's minimum
 // version, present a certificate that chains to the CA and covers the
-// Service's name and is outside its renewal window, and refuse plaintext.
+// Service's name and is outside its renewal window, and refuse plaintext;
+// for a client, that the server takes its certificate, and requires one
+// when the inventory says so.
 //
 // It dials the network but prints nothing and reads no clock for its
 // verdicts: the CA, the targets, the minimum version, the renewal window
@@ -64,6 +66,11 @@ type Target struct {
 	ServerName string
 	// Addr is host:port to dial.
 	Addr string
+	// Certificate, when set, is presented in every handshake: the Redis
+	// probe's when Redis requires client certificates, or a client's.
+	Certificate *tls.Certificate
+	// Client, when set, adds the checks of tlsgen verify --client.
+	Client *Client
 }
 
 // Targets lists the servers of inv, dialled at their in-cluster Service
@@ -201,6 +208,9 @@ func (p *prober) run(ctx context.Context) {
 		}
 	}
 	p.plaintext(ctx)
+	if p.t.Client != nil {
+		p.clientChecks(ctx)
+	}
 }
 
 // checks lists the checks this target's kind runs.
@@ -209,7 +219,11 @@ func (p *prober) checks() []string {
 	if p.t.Kind == Postgres {
 		cs = append(cs, CheckSSLRequest)
 	}
-	return append(cs, CheckHandshake, CheckVersion, CheckChain, CheckHostname, CheckExpiry, CheckPlaintext)
+	cs = append(cs, CheckHandshake, CheckVersion, CheckChain, CheckHostname, CheckExpiry, CheckPlaintext)
+	if p.t.Client != nil {
+		cs = append(cs, CheckClientCert, CheckClientRequired)
+	}
+	return cs
 }
 
 func (p *prober) dial(ctx context.Context) (net.Conn, error) {
@@ -253,6 +267,7 @@ func (p *prober) handshake(conn net.Conn, maxVersion uint16) (tls.ConnectionStat
 		InsecureSkipVerify: true,           // verified below, check by check
 		MinVersion:         tls.VersionTLS12,
 	}
+	presentAlways(cfg, p.t.Certificate)
 	if maxVersion != 0 {
 		cfg.MaxVersion = maxVersion
 		if maxVersion < tls.VersionTLS12 {
