@@ -39,6 +39,9 @@ const password = "tlsgen-test-password"
 var tlsgenBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(pgxHelperEnv) != "" { // a client, run by runDriver
+		os.Exit(pgxClient())
+	}
 	dir, err := os.MkdirTemp("", "tlsgen-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -57,6 +60,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	for _, d := range helperDirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
 
