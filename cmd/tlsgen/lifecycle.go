@@ -174,11 +174,26 @@ func inspect(p *project, at time.Time) (*statusReport, error) {
 	for _, s := range p.inv.Servers() {
 		carriers[s.Cert] = append(carriers[s.Cert], s)
 	}
+	// A client certificate is shipped in its client's Secret, the probe's
+	// in the Redis's.
+	type carrier struct{ secret, deployment string }
+	clients := map[string]carrier{}
+	for _, c := range p.inv.Clients {
+		if cc, ok := p.inv.ClientCertOf(c); ok {
+			clients[cc.Name] = carrier{model.ClientSecretName(c.Name), c.Name}
+		}
+	}
+	if cc, ok := p.inv.RedisProbeCert(); ok {
+		clients[cc.Name] = carrier{p.inv.Redis.SecretName, p.inv.Redis.Name}
+	}
 	for _, req := range reqs {
 		row := certStatus{Name: req.Name, Kind: "server", State: stateOK, DNSNames: []string{}, Deployments: []string{}}
 		for _, s := range carriers[req.Name] {
 			row.Secret = s.SecretName
 			row.Deployments = append(row.Deployments, s.Name)
+		}
+		if req.Usage == pki.ClientAuth {
+			row.Kind, row.Secret, row.Deployments = "client", clients[req.Name].secret, []string{clients[req.Name].deployment}
 		}
 		if c := state.Certs[req.Name]; c != nil {
 			row.fill(c.Cert, at)
@@ -194,7 +209,11 @@ func inspect(p *project, at time.Time) (*statusReport, error) {
 		return nil, pkiError(p.pkiDir, err)
 	}
 	for _, name := range stale {
-		row := certStatus{Name: name, Kind: "server", State: stateStale, Reason: "not in the inventory; tlsgen render --prune removes it", DNSNames: []string{}, Deployments: []string{}}
+		kind := "server"
+		if strings.HasPrefix(name, "clients/") || name == "redis/probe" {
+			kind = "client"
+		}
+		row := certStatus{Name: name, Kind: kind, State: stateStale, Reason: "not in the inventory; tlsgen render --prune removes it", DNSNames: []string{}, Deployments: []string{}}
 		if certs := storedCerts(p.pkiDir, name); len(certs) > 0 {
 			row.fill(certs[0], at)
 		}

@@ -15,8 +15,7 @@ const (
 )
 
 // The Redis's own probes present a certificate when Redis requires one:
-// these are its files, beside the server's in the PKI directory and its
-// Secret.
+// these are its files in the Redis's Secret, beside the server's.
 const (
 	ProbeCertFile = "probe-cert.pem"
 	ProbeKeyFile  = "probe-key.pem"
@@ -84,14 +83,16 @@ func (inv *Inventory) ClientCertOf(c Client) (ClientCert, bool) {
 }
 
 // RedisProbeCert returns the certificate the Redis's probes present, and
-// false when Redis does not require one.
+// false when Redis does not require one. It has a directory of its own,
+// redis/probe/, so that it is stale, and pruned, once Redis stops asking.
 func (inv *Inventory) RedisProbeCert() (ClientCert, bool) {
 	if !inv.RedisRequiresCerts() {
 		return ClientCert{}, false
 	}
+	const dir = "redis/probe"
 	return ClientCert{
-		Name:     "redis/probe",
-		CertFile: path.Join("redis", ProbeCertFile), KeyFile: path.Join("redis", ProbeKeyFile),
+		Name:     dir,
+		CertFile: path.Join(dir, ClientCertFile), KeyFile: path.Join(dir, ClientKeyFile), CAFile: path.Join(dir, CAFile),
 		CommonName: ProbeCommonName,
 	}, true
 }

@@ -64,7 +64,7 @@ func TestClientCertsFollowClientAuth(t *testing.T) {
 			want: []string{
 				"clients/auth-service clients/auth-service/client-cert.pem clients/auth-service/client-key.pem clients/auth-service/ca-cert.pem auth_user",
 				"clients/pos-service clients/pos-service/client-cert.pem clients/pos-service/client-key.pem clients/pos-service/ca-cert.pem pos-service",
-				"redis/probe redis/probe-cert.pem redis/probe-key.pem  tlsgen-redis-probe",
+				"redis/probe redis/probe/client-cert.pem redis/probe/client-key.pem redis/probe/ca-cert.pem tlsgen-redis-probe",
 			},
 		},
 	}
