@@ -367,9 +367,29 @@ func TestRolloutsCoverTheClients(t *testing.T) {
 	inv := gen.Inventory(gen.Clients(gen.AuthService, gen.TenantService), gen.ClientAuth("verify-full", "none"))
 	tests := []struct {
 		name    string
+		inv     *model.Inventory // inv when nil
 		renew   func(fsys fstest.MapFS)
 		changed []string
 	}{
+		{
+			name: "a CA rotation's start, which changes the bundle alone, rolls the clients that hold no certificate too",
+			inv:  gen.Inventory(gen.Clients(gen.AuthService, gen.TenantService)),
+			renew: func(fsys fstest.MapFS) {
+				ca, _ := render.Requests(inv)
+				files, err := pki.Options{}.RotateStart(fsys, ca, fixedTime)
+				if err != nil {
+					panic(err)
+				}
+				for _, f := range files {
+					fsys[f.Path] = &fstest.MapFile{Data: f.Data}
+				}
+			},
+			changed: []string{
+				"configmaps/tls-ca-bundle.yaml",
+				"patches/auth-db.yaml", "patches/auth-service.yaml", "patches/redis.yaml", "patches/tenant-db.yaml", "patches/tenant-service.yaml",
+				"secrets/postgres-tls.yaml", "secrets/redis-tls.yaml",
+			},
+		},
 		{
 			name:    "a renewed client certificate rolls that client alone",
 			renew:   func(fsys fstest.MapFS) { delete(fsys, "clients/auth-service/client-cert.pem") },
@@ -399,6 +419,10 @@ func TestRolloutsCoverTheClients(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := fstest.MapFS{}
+			inv := inv
+			if tc.inv != nil {
+				inv = tc.inv
+			}
 			before := renderWith(t, inv, fsys)
 			tc.renew(fsys)
 			after := renderWith(t, inv, fsys)
