@@ -281,6 +281,37 @@ func TestEncryptedOverlay(t *testing.T) {
 			sopsDecrypt(t, sops, flux, filepath.Join(out, victim), nil)
 			checkNoPlaintextKey(t, out)
 
+			// A new recipient: every key and Secret is encrypted anew for the
+			// new list, which needs the identity; then the newcomer decrypts.
+			bob, bobR := identityFile(t, keys, "bob.txt")
+			invData, err := os.ReadFile(filepath.Join(dir, "inventory.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			invData = append(withoutEncryption(invData), []byte("encryption:\n  age: ["+aliceR+", "+fluxR+", "+bobR+"]\n")...)
+			if err := os.WriteFile(filepath.Join(dir, "inventory.yaml"), invData, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("SOPS_AGE_KEY_FILE", "")
+			if code, stderr := renderIn(dir); code != exitInvalid || !strings.Contains(stderr, "re-encrypting the key of ca (encryption.age changed) needs this key: no age identity was given") {
+				t.Fatalf("new recipients without the identity: exit %d: %s", code, stderr)
+			}
+			t.Setenv("SOPS_AGE_KEY_FILE", alice)
+			code, stderr = renderIn(dir)
+			if code != 0 || !strings.Contains(stderr, "re-encrypted ca: encryption.age changed") {
+				t.Fatalf("new recipients: exit %d: %s", code, stderr)
+			}
+			for p := range snapshot(t, out) {
+				if strings.HasPrefix(p, "secrets/") {
+					sopsDecrypt(t, sops, bob, filepath.Join(out, p), nil)
+				}
+			}
+			if cmd := exec.Command("age", "-d", "-i", bob, filepath.Join(tls, "ca/ca-key.pem.age")); cmd.Run() != nil {
+				t.Error("age -d with the new recipient's identity does not open the CA key")
+			}
+			checkNoPlaintextKey(t, out)
+			checkNoPlaintextKey(t, tls)
+
 			// A sealed key that is not an age file is named, and nothing is
 			// written.
 			tree, pkiBefore = snapshot(t, out), snapshot(t, tls)
