@@ -84,12 +84,11 @@ type statusCmd struct {
 // The states of a certificate, as status reports them.
 const (
 	stateOK          = "ok"
-	stateDue         = "due"
-	stateExpired     = "expired"
-	stateNotYetValid = "not-yet-valid"
-	stateMissing     = "missing"
-	stateMismatch    = "mismatch"
 	stateStale       = "stale"
+	stateDue         = string(pki.WhyDue)
+	stateExpired     = string(pki.WhyExpired)
+	stateNotYetValid = string(pki.WhyNotYetValid)
+	stateMissing     = string(pki.WhyMissing) // the others a render would issue for are pki.Why's
 )
 
 // certStatus is one row of status, and one element of its JSON.
@@ -148,8 +147,7 @@ func inspect(p *project, at time.Time) (*statusReport, error) {
 			return row
 		}
 		row.fill(c, at)
-		// A CA is due in its last year: nothing it signs outlives it.
-		row.RenewAt = c.NotAfter.Add(-pki.Year)
+		row.RenewAt = pki.CARenewalTime(c)
 		switch {
 		case !c.NotAfter.After(at):
 			row.State = stateExpired
@@ -166,9 +164,9 @@ func inspect(p *project, at time.Time) (*statusReport, error) {
 	if state.Next != nil {
 		r.Certificates = append(r.Certificates, caRow("ca-next", state.Next))
 	}
-	due := map[string]string{}
+	due := map[string]pki.Renewal{}
 	for _, d := range state.Due {
-		due[d.Name] = d.Reason
+		due[d.Name] = d
 	}
 	carriers := map[string][]model.Server{}
 	for _, s := range p.inv.Servers() {
@@ -199,8 +197,8 @@ func inspect(p *project, at time.Time) (*statusReport, error) {
 			row.fill(c.Cert, at)
 			row.RenewAt = pki.RenewalTime(c.Cert.NotBefore, c.Cert.NotAfter, req.RenewBefore)
 		}
-		if reason, ok := due[req.Name]; ok {
-			row.State, row.Reason = stateOf(reason), reason
+		if d, ok := due[req.Name]; ok {
+			row.State, row.Reason = string(d.Why), d.Reason
 		}
 		r.Certificates = append(r.Certificates, row)
 	}
@@ -232,21 +230,6 @@ func (row *certStatus) fill(c *x509.Certificate, at time.Time) {
 	row.NotBefore, row.NotAfter = c.NotBefore.UTC(), c.NotAfter.UTC()
 	days := int(c.NotAfter.Sub(at) / pki.Day)
 	row.DaysLeft = &days
-}
-
-// stateOf names the state a renewal reason puts a certificate in.
-func stateOf(reason string) string {
-	switch {
-	case reason == "no certificate yet" || reason == "no CA yet" || strings.HasSuffix(reason, " missing"):
-		return stateMissing
-	case strings.HasPrefix(reason, "not valid until"):
-		return stateNotYetValid
-	case strings.HasPrefix(reason, "expired"):
-		return stateExpired
-	case strings.HasPrefix(reason, "expires in") || strings.HasPrefix(reason, "not signed by"):
-		return stateDue
-	}
-	return stateMismatch // key type, names
 }
 
 // storedCerts reads the certificates of a certificate directory of the PKI.
@@ -301,19 +284,14 @@ func (c *checkCmd) Run(u *ui) error {
 		return pkiError(p.pkiDir, err)
 	}
 	var reasons []string
-	renewBefore := map[string]time.Duration{}
-	for _, r := range reqs {
-		renewBefore[r.Name] = r.RenewBefore
-	}
 	for _, d := range state.Due {
 		line := fmt.Sprintf("due: %s: %s", d.Name, d.Reason)
-		if c := state.Certs[d.Name]; c != nil && stateOf(d.Reason) == stateDue && strings.HasPrefix(d.Reason, "expires in") {
-			when := pki.RenewalTime(c.Cert.NotBefore, c.Cert.NotAfter, renewBefore[d.Name])
-			line = fmt.Sprintf("due: %s renews on %s (%s)", d.Name, when.UTC().Format(time.DateOnly), d.Reason)
+		if !d.RenewAt.IsZero() {
+			line = fmt.Sprintf("due: %s renews on %s (%s)", d.Name, d.RenewAt.UTC().Format(time.DateOnly), d.Reason)
 		}
 		reasons = append(reasons, line)
 	}
-	if state.CA != nil && !at.Before(state.CA.NotAfter.Add(-pki.Year)) && state.Phase == pki.PhaseNone {
+	if state.CA != nil && !at.Before(pki.CARenewalTime(state.CA)) && state.Phase == pki.PhaseNone {
 		reasons = append(reasons, fmt.Sprintf("due: ca expires on %s: rotate it (tlsgen rotate-ca start)", state.CA.NotAfter.UTC().Format(time.DateOnly)))
 	}
 	stale, _, err := pki.Stale(os.DirFS(p.pkiDir), reqs)

@@ -184,7 +184,7 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 		if t := KeyTypeOf(cas.cur.PublicKey); t != ca.Key {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA key is %s and the inventory asks for %s; the CA is kept (a CA is never replaced silently)", t, ca.Key))
 		}
-		if left := issuer.NotAfter.Sub(at); left > 0 && left < Year && cas.phase == PhaseNone {
+		if left := issuer.NotAfter.Sub(at); left > 0 && !at.Before(CARenewalTime(issuer)) && cas.phase == PhaseNone {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("ca: the CA expires on %s (in %s), and no certificate outlives it: rotate it (tlsgen rotate-ca start)", issuer.NotAfter.UTC().Format(time.DateOnly), FormatDuration(left)))
 		}
 	}
@@ -192,13 +192,15 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 	// Decide first, so a missing CA key is reported before any work. Reading
 	// and checking a thousand certificates (a signature each) is spread
 	// over the cores; the results keep the requests' order.
+	whys := make([]reason, len(reqs))
 	reasons := make([]string, len(reqs))
 	warnings := make([]string, len(reqs))
 	stored := make([]*storedCert, len(reqs))
 	errs := make([]error, len(reqs))
 	parallel(len(reqs), func(i int) {
 		if stored[i], errs[i] = o.readStored(fsys, reqs[i]); errs[i] == nil {
-			reasons[i], warnings[i] = decide(reqs[i], issuer, stored[i], at, now)
+			whys[i], warnings[i] = decide(reqs[i], issuer, stored[i], at, now)
+			reasons[i] = whys[i].text
 		}
 	})
 	var due []int
@@ -220,7 +222,7 @@ func (o Options) Reconcile(fsys fs.FS, ca CARequest, reqs []Request, now time.Ti
 				res.Certs[req.Name] = &Cert{Cert: sc.cert, CertPEM: sc.certPEM, KeyPEM: sc.key.pem, KeyErr: sc.key.openErr}
 			}
 			if reasons[i] != "" {
-				res.Due = append(res.Due, Renewal{Name: req.Name, Reason: reasons[i]})
+				res.Due = append(res.Due, Renewal{Name: req.Name, Reason: reasons[i], Why: whys[i].why, RenewAt: whys[i].renewAt})
 			}
 		}
 		return res, nil
@@ -442,27 +444,27 @@ func (o Options) readStored(fsys fs.FS, req Request) (*storedCert, error) {
 	return sc, nil
 }
 
-// decide returns why req's stored certificate cannot be reused, or "" when
-// it can: due-ness is judged at at, and a certificate that is not valid
+// decide returns why req's stored certificate cannot be reused, or the
+// zero reason when it can: due-ness is judged at at, and a certificate that is not valid
 // yet at now (issued for a later time) is issued again. The reasons are
 // what the CLI prints.
-func decide(req Request, ca *x509.Certificate, sc *storedCert, at, now time.Time) (reason, warning string) {
+func decide(req Request, ca *x509.Certificate, sc *storedCert, at, now time.Time) (r reason, warning string) {
 	switch {
 	case sc.cert == nil && !sc.key.exists:
-		return "no certificate yet", ""
+		return reason{"no certificate yet", WhyMissing, time.Time{}}, ""
 	case sc.cert == nil:
-		return path.Base(req.CertFile) + " missing", ""
+		return reason{path.Base(req.CertFile) + " missing", WhyMissing, time.Time{}}, ""
 	case !sc.key.exists:
-		return path.Base(req.KeyFile) + " missing", ""
+		return reason{path.Base(req.KeyFile) + " missing", WhyMissing, time.Time{}}, ""
 	case ca == nil:
-		return "no CA yet", ""
+		return reason{"no CA yet", WhyMissing, time.Time{}}, ""
 	}
 	c := sc.cert
 	if err := c.CheckSignatureFrom(ca); err != nil || string(c.RawIssuer) != string(ca.RawSubject) {
-		return fmt.Sprintf("not signed by the current CA %q", ca.Subject.CommonName), ""
+		return reason{fmt.Sprintf("not signed by the current CA %q", ca.Subject.CommonName), WhyDue, time.Time{}}, ""
 	}
 	if t := KeyTypeOf(c.PublicKey); t != req.Key {
-		return fmt.Sprintf("key type changed from %s to %s", t, req.Key), ""
+		return reason{fmt.Sprintf("key type changed from %s to %s", t, req.Key), WhyMismatch, time.Time{}}, ""
 	}
 	// tlsgen issues DNS names only, so any stored IP address is one to drop.
 	var changed []string
@@ -490,24 +492,24 @@ func decide(req Request, ca *x509.Certificate, sc *storedCert, at, now time.Time
 		changed = append(changed, fmt.Sprintf("commonName changed from %q to %q", c.Subject.CommonName, req.CommonName))
 	}
 	if len(changed) > 0 {
-		return strings.Join(changed, "; "), ""
+		return reason{strings.Join(changed, "; "), WhyMismatch, time.Time{}}, ""
 	}
 	if c.NotBefore.After(now) {
-		return fmt.Sprintf("not valid until %s: it was issued for a later time", c.NotBefore.UTC().Format(time.RFC3339)), ""
+		return reason{fmt.Sprintf("not valid until %s: it was issued for a later time", c.NotBefore.UTC().Format(time.RFC3339)), WhyNotYetValid, time.Time{}}, ""
 	}
 	left := c.NotAfter.Sub(at)
 	if left <= 0 {
-		return fmt.Sprintf("expired %s ago", FormatDuration(-left)), ""
+		return reason{fmt.Sprintf("expired %s ago", FormatDuration(-left)), WhyExpired, time.Time{}}, ""
 	}
 	if Due(c, req.RenewBefore, at) {
 		// A certificate cannot outlive its CA: when the CA expires first,
 		// a new certificate would expire no later, so keep it and warn.
 		if !ca.NotAfter.After(c.NotAfter) {
-			return "", fmt.Sprintf("%s: expires in %s with the CA: rotate the CA (tlsgen rotate-ca start)", req.Name, FormatDuration(left))
+			return reason{}, fmt.Sprintf("%s: expires in %s with the CA: rotate the CA (tlsgen rotate-ca start)", req.Name, FormatDuration(left))
 		}
-		return fmt.Sprintf("expires in %s, renewBefore %s", FormatDuration(left), FormatDuration(req.RenewBefore)), ""
+		return reason{fmt.Sprintf("expires in %s, renewBefore %s", FormatDuration(left), FormatDuration(req.RenewBefore)), WhyDue, RenewalTime(c.NotBefore, c.NotAfter, req.RenewBefore)}, ""
 	}
-	return "", ""
+	return reason{}, ""
 }
 
 func diff(have, want []string) (added, removed []string) {

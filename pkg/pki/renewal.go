@@ -22,6 +22,31 @@ func RenewalTime(notBefore, notAfter time.Time, renewBefore time.Duration) time.
 	return notAfter.Add(-renewBefore)
 }
 
+// CARenewalTime is when a CA is due for rotation: a year before its end,
+// since no certificate it signs may outlive it.
+func CARenewalTime(ca *x509.Certificate) time.Time { return ca.NotAfter.Add(-Year) }
+
+// Why is the kind of reason a certificate is issued; status reports it as
+// the certificate's state.
+type Why string
+
+// The kinds of reason.
+const (
+	WhyMissing     Why = "missing"       // no certificate, or no key
+	WhyNotYetValid Why = "not-yet-valid" // issued for a later time
+	WhyExpired     Why = "expired"
+	WhyDue         Why = "due"      // in its renewal window, or signed by a CA being rotated out
+	WhyMismatch    Why = "mismatch" // key type, names or usage differ from the request
+)
+
+// reason is why decide asks for a certificate: in words, as a kind, and the
+// day it entered its renewal window when that is why.
+type reason struct {
+	text    string
+	why     Why
+	renewAt time.Time
+}
+
 // Due reports whether c is due for renewal at now.
 func Due(c *x509.Certificate, renewBefore time.Duration, now time.Time) bool {
 	return !now.Before(RenewalTime(c.NotBefore, c.NotAfter, renewBefore))

@@ -22,7 +22,7 @@ const (
 // being valid: clocks in a cluster drift.
 const Backdate = 5 * time.Minute
 
-// Year is 365 days; a CA in its last year is reported.
+// Year is 365 days.
 const Year = 365 * Day
 
 // Phase is how far a CA rotation has come.
@@ -36,9 +36,13 @@ const (
 	PhaseSwitched Phase = "switched"
 )
 
-// Renewal is a certificate a render would issue, and why.
+// Renewal is a certificate a render would issue, and why: Reason in words,
+// Why as a kind, and RenewAt the day it entered its renewal window when
+// that is the reason.
 type Renewal struct {
 	Name, Reason string
+	Why          Why
+	RenewAt      time.Time
 }
 
 // cas is the CAs the PKI directory holds.
