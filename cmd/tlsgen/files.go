@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bakery-ia/tlsgen/internal/store"
+	"github.com/bakery-ia/tlsgen/pkg/pki"
 	"github.com/bakery-ia/tlsgen/pkg/render"
 )
 
@@ -69,17 +70,16 @@ func lockDir(dir, what string, perm fs.FileMode) (unlock func(), created []strin
 // fixModes tightens what tlsgen owns in the PKI directory: every directory
 // to 0700 and every private key to 0600. It returns a warning for each file
 // it changed: a key others could read may have been copied.
-func fixModes(dir string, keys map[string]bool) (warnings []string, err error) {
+func fixModes(dir string) (warnings []string, err error) {
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
 		var want fs.FileMode
 		switch {
 		case d.IsDir():
 			want = 0o700
-		case d.Type().IsRegular() && keys[filepath.ToSlash(rel)]:
+		case d.Type().IsRegular() && pki.IsKeyFile(d.Name()):
 			want = 0o600
 		default:
 			return nil

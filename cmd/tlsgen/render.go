@@ -89,11 +89,7 @@ func (c *renderCmd) Run(u *ui) (err error) {
 	}
 
 	ca, reqs := render.Requests(p.inv)
-	keyFiles := map[string]bool{}
-	for _, k := range append([]string{pki.CAKeyFile}, keyPaths(reqs)...) {
-		keyFiles[k], keyFiles[k+pki.SealedSuffix] = true, true
-	}
-	modeWarnings, err := fixModes(p.pkiDir, keyFiles)
+	modeWarnings, err := fixModes(p.pkiDir)
 	if err != nil {
 		return writeError("the PKI directory", p.pkiDir, err)
 	}
@@ -213,15 +209,6 @@ func (p *project) renderTree(treeDir string, state *pki.Result, containers map[s
 		return nil, err
 	}
 	return render.Render(render.Input{Inventory: p.inv, PKI: state, Base: base, Containers: containers})
-}
-
-// keyPaths lists the key files of reqs.
-func keyPaths(reqs []pki.Request) []string {
-	out := make([]string, len(reqs))
-	for i, r := range reqs {
-		out[i] = r.KeyFile
-	}
-	return out
 }
 
 // protectKeys encrypts the overlay's Secrets when the inventory asks for

@@ -14,6 +14,13 @@ import (
 // encrypted: ca/ca-key.pem.age.
 const SealedSuffix = ".age"
 
+// IsKeyFile reports whether a file of the PKI directory holds a private
+// key, by its name: every key tlsgen writes (the CAs', the servers', the
+// clients', the probe's, stale ones too) is named *-key.pem, sealed or not.
+func IsKeyFile(name string) bool {
+	return strings.HasSuffix(strings.TrimSuffix(name, SealedSuffix), "-key.pem")
+}
+
 // RecipientsFile records, in the PKI directory, whom the sealed keys are
 // encrypted for, one recipient a line, so that a change of recipients
 // seals every key again.

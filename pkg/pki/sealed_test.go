@@ -176,3 +176,15 @@ func TestSealedKeys(t *testing.T) {
 		}
 	})
 }
+
+func TestIsKeyFile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"ca-key.pem": true, "ca-key.pem.age": true, "server-key.pem": true, "redis-key.pem": true,
+		"client-key.pem.age": true, "probe-key.pem": true,
+		"ca-cert.pem": false, "server-cert.pem": false, "age-recipients.txt": false, "key.pem": false,
+	} {
+		if got := pki.IsKeyFile(name); got != want {
+			t.Errorf("IsKeyFile(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
