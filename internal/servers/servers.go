@@ -139,16 +139,6 @@ func (p *process) stop(t testing.TB) {
 	})
 }
 
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // Log returns what the server wrote.
 func (p *process) Log() string {
 	data, _ := os.ReadFile(p.log)
